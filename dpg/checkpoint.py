@@ -1,0 +1,129 @@
+"""Checkpoints: safetensors weights with the config in the header, and resumable train state.
+
+Released weights are a single ``.safetensors`` file whose metadata holds ``format`` (the
+version of this layout), ``config`` (the full ``Config`` as JSON) and ``stages`` (which parts
+of ``DisentangledPersonModel`` it holds: ``stage1``, ``pose_ae``, ``stage2``). Loading is
+strict within those stages and fails with a message that says what is wrong and what to do.
+Nothing is pickled: the train state (optimiser moments, step, RNG states) is a ``torch.save``
+of plain containers, loaded with ``weights_only=True``. Every write goes to a temporary file
+first and is moved into place with ``os.replace``, so a killed run never leaves a torn file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from dpg.config import Config
+from dpg.errors import UserError
+
+FORMAT = "dpg-checkpoint/1"
+STAGES = ("stage1", "pose_ae", "stage2")
+
+
+def _atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save_weights(path, model, cfg: Config, stages=STAGES, half: bool = False, extra: dict | None = None) -> None:
+    """Write the ``stages`` of ``model`` (a ``DisentangledPersonModel``) to ``path``.
+
+    ``half`` stores floating tensors as fp16 (the shipped demo weights); they are cast back to
+    fp32 on load. ``extra`` adds string metadata (steps trained, measured figures).
+    """
+    state = {}
+    for stage in stages:
+        for k, v in getattr(model, stage).state_dict().items():
+            v = v.detach().cpu().contiguous()
+            state[f"{stage}.{k}"] = v.half() if half and v.is_floating_point() else v
+    meta = {"format": FORMAT, "config": cfg.to_json(), "stages": ",".join(stages)}
+    meta.update({k: str(v) for k, v in (extra or {}).items()})
+    _atomic(Path(path), lambda tmp: save_file(state, tmp, metadata=meta))
+
+
+def read_metadata(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise UserError(f"{path} is not a safetensors checkpoint ({err}); pass a .safetensors file written by dpg") from None
+    if meta.get("format") != FORMAT:
+        found = meta.get("format", "no dpg format tag")
+        raise UserError(f"{path} is not a dpg checkpoint of format {FORMAT} (found: {found}); retrain or convert it")
+    return meta
+
+
+def load_config(path) -> Config:
+    return Config.from_json(read_metadata(path)["config"])
+
+
+def load_model(path, device="cpu", stages=None):
+    """Build a ``DisentangledPersonModel`` from a checkpoint. Returns ``(model, meta)``.
+
+    ``stages`` lists the parts that must be present (default: all the file holds).
+    """
+    from dpg.model import DisentangledPersonModel
+
+    meta = read_metadata(path)
+    cfg = Config.from_json(meta["config"])
+    held = [s for s in meta.get("stages", "").split(",") if s]
+    missing_stage = [s for s in (stages or []) if s not in held]
+    if missing_stage:
+        raise UserError(f"{path} holds {', '.join(held)} but {', '.join(missing_stage)} is needed: train that stage first")
+    model = DisentangledPersonModel(cfg)
+    load_stages(model, path, held)
+    with safe_open(str(path), framework="pt") as f:
+        stray = [k for k in f.keys() if k.split(".", 1)[0] not in held]
+    if stray:
+        raise UserError(f"{path} holds tensors of undeclared stages ({stray[:3]}): the file is damaged")
+    return model.to(device).eval(), meta
+
+
+def load_stages(model, path, stages) -> None:
+    """Load ``stages`` from ``path`` into ``model`` strictly: every key of those stages must be
+    present with the right shape, and the file may hold nothing else."""
+    state = load_file(str(path))
+    for stage in stages:
+        module = getattr(model, stage)
+        prefix = f"{stage}."
+        sub = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        expected = module.state_dict()
+        missing = sorted(set(expected) - set(sub))
+        unexpected = sorted(set(sub) - set(expected))
+        wrong = [k for k in expected if k in sub and sub[k].shape != expected[k].shape]
+        if missing or unexpected or wrong:
+            raise UserError(
+                f"{path}: {stage} does not match this model (missing {missing[:3]}, unexpected "
+                f"{unexpected[:3]}, wrong shape {wrong[:3]}); was it written by another version or preset?"
+            )
+        module.load_state_dict({k: v.to(expected[k].dtype) for k, v in sub.items()})
+
+
+def save_state(path, state: dict) -> None:
+    """Write a train state of plain containers and tensors (no code objects)."""
+    _atomic(Path(path), lambda tmp: torch.save(state, tmp))
+
+
+def load_state(path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def config_json(cfg: Config) -> str:
+    return json.dumps(json.loads(cfg.to_json()), indent=2, sort_keys=True)

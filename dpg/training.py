@@ -1,0 +1,101 @@
+"""One optimisation step of each stage, as pure functions the trainers and the tests share.
+
+Section 3.5: stage I alternates D1 and G1 updates (Eq. 1-2), the pose auto-encoder minimises
+Eq. 3, stage II alternates ``critic_iters`` critic updates (Eq. 4) with one mapping update
+(Eq. 5). The loops, logging and checkpoints live in ``train/``; nothing here knows about files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from dpg import losses
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bf16 autocast on CUDA (no loss scaling needed); a no-op on the CPU, where bf16
+    convolutions are slower than fp32."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def stage1_step(net, disc, opt_g, opt_d, batch: dict, cfg, step: int, amp: bool = False) -> dict:
+    """One stage-I step on a batch of ``image, mask, rois, roi_vis, keypoints`` tensors.
+
+    ``net`` is the ``ReconstructionNetwork`` (possibly DDP-wrapped), ``cfg`` a ``Stage1Train``.
+    The discriminator joins after ``cfg.adv_start`` steps of L1 alone (0 = from the start, as
+    the reference). Returns float losses.
+    """
+    image = batch["image"]
+    device = image.device
+    adversarial = cfg.adv_weight > 0 and step >= cfg.adv_start
+    with autocast(device, amp):
+        out = net(image, batch["mask"], batch["rois"], batch["roi_vis"], batch["keypoints"])
+        l1 = losses.l1_loss(out.float(), image)
+        loss_g = cfg.l1_weight * l1
+        stats = {"l1": l1.detach()}
+        if adversarial:
+            g_adv = losses.g_loss_nsgan(disc(out).float())
+            loss_g = loss_g + cfg.adv_weight * g_adv
+            stats["g_adv"] = g_adv.detach()
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    if adversarial:
+        with autocast(device, amp):
+            d = losses.d_loss_nsgan(disc(image).float(), disc(out.detach()).float())
+        opt_d.zero_grad(set_to_none=True)
+        d.backward()
+        opt_d.step()
+        stats["d"] = d.detach()
+    stats["loss"] = loss_g.detach()
+    return {k: float(v) for k, v in stats.items()}
+
+
+def pose_ae_step(ae, opt, vectors: torch.Tensor, weight: float = 20.0) -> dict:
+    """One pose auto-encoder step on pose vectors ``[N, 54]`` (Eq. 3)."""
+    loss = losses.pose_loss(ae(vectors), vectors, weight)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return {"loss": float(loss)}
+
+
+def critic_step(mapping, critic, opt, real: torch.Tensor, z: torch.Tensor, cfg, generator=None) -> dict:
+    """One critic update (Eq. 4) on real embeddings ``[N, K]`` and noise ``[N, K]``.
+
+    ``cfg.objective == "wgan"``: the reference's weights clipped to ``[-clip, clip]`` after
+    the step. ``"wgan-gp"``: a gradient penalty of weight ``gp_lambda`` instead.
+    """
+    with torch.no_grad():
+        fake = mapping(z)
+    loss = losses.critic_loss_wgan(critic(real), critic(fake))
+    stats = {"critic": loss.detach(), "w_dist": -loss.detach()}
+    if cfg.objective == "wgan-gp":
+        gp = losses.gradient_penalty(critic, real, fake, generator)
+        loss = loss + cfg.gp_lambda * gp
+        stats["gp"] = gp.detach()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if cfg.objective == "wgan":
+        with torch.no_grad():
+            for p in critic.parameters():
+                p.clamp_(-cfg.clip, cfg.clip)
+    return {k: float(v) for k, v in stats.items()}
+
+
+def mapping_step(mapping, critic, opt, z: torch.Tensor) -> dict:
+    """One mapping update (Eq. 5): raise the critic's score of ``Phi(z)``."""
+    for p in critic.parameters():
+        p.requires_grad_(False)
+    loss = losses.mapping_loss_wgan(critic(mapping(z)))
+    for p in critic.parameters():
+        p.requires_grad_(True)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return {"mapping": float(loss)}

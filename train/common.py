@@ -1,0 +1,296 @@
+"""What every trainer shares: the command line, devices and torchrun, the run folder (config,
+``stats.jsonl``, status lines, loss curves, rotating checkpoints, exact resume) and the
+deterministic step sampler.
+
+Exact resume rests on one rule: nothing random in training depends on hidden global state.
+The batch of step ``s`` is a function of ``(seed, s)`` (``StepSampler``), the noise of step
+``s`` comes from a generator seeded with ``(seed, s)`` (``step_generator``), and a checkpoint
+holds the weights and optimiser moments. A resumed run therefore continues bit-for-bit on the
+CPU (a test checks it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from dpg import checkpoint
+from dpg.config import Config, override, preset
+from dpg.errors import UserError
+
+
+class Diverged(RuntimeError):
+    """A loss became NaN or inf: training stops, the last good checkpoint stays."""
+
+
+# ----------------------------------------------------------------------------------------
+# Command line
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--preset", default="cpu", help="market, deepfashion, cpu or tiny (default: cpu)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field, e.g. stage1.lr=1e-4")
+    p.add_argument("--data", default=None, help="a Market-1501 or DeepFashion root; procedural people when omitted")
+    p.add_argument("--out", default=None, help="run folder (default: runs/<script>-<preset>)")
+    p.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when present)")
+    p.add_argument("--fresh", action="store_true", help="ignore checkpoints in the run folder instead of resuming")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (status lines only)")
+    return p
+
+
+def resolve_config(args) -> Config:
+    try:
+        cfg = override(preset(args.preset), args.set)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+    return cfg
+
+
+# ----------------------------------------------------------------------------------------
+# Devices and torchrun
+
+
+class Dist:
+    """Rank bookkeeping; a single process when not launched by ``torchrun``."""
+
+    def __init__(self, device_arg: str | None):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if device_arg:
+            device = torch.device(device_arg)
+        else:
+            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if device.type == "cuda" and self.world > 1:
+            device = torch.device("cuda", local)
+            torch.cuda.set_device(device)
+        self.device = device
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def wrap(self, module):
+        if self.world == 1:
+            return module
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
+    """The CPU generator of one step: the same numbers whether or not the run was resumed."""
+    return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 8191 + rank) % (2**63))
+
+
+class StepSampler(torch.utils.data.Sampler):
+    """Yields the index batches of steps ``start, start+1, ...`` for one rank.
+
+    Finite datasets are walked in a fresh permutation per epoch seeded by ``(seed, epoch)``;
+    unbounded ones (``len >= 2**31``, the renderer) in order. Position ``p`` of the global
+    stream is ``step * batch * world + rank * batch + k``.
+    """
+
+    def __init__(self, size: int, batch: int, seed: int, start: int, steps: int, rank: int = 0, world: int = 1):
+        self.size, self.batch, self.seed = size, batch, seed
+        self.start, self.steps, self.rank, self.world = start, steps, rank, world
+        self._perm: tuple[int, torch.Tensor] | None = None
+
+    def _index(self, p: int) -> int:
+        if self.size >= 2**31:
+            return p
+        epoch, i = divmod(p, self.size)
+        if self._perm is None or self._perm[0] != epoch:
+            g = torch.Generator().manual_seed(self.seed * 7919 + epoch)
+            self._perm = (epoch, torch.randperm(self.size, generator=g))
+        return int(self._perm[1][i])
+
+    def __len__(self) -> int:
+        return max(0, self.steps - self.start)
+
+    def __iter__(self):
+        for step in range(self.start, self.steps):
+            base = step * self.batch * self.world + self.rank * self.batch
+            yield [self._index(base + k) for k in range(self.batch)]
+
+
+def loader(dataset, sampler: StepSampler, workers: int, device: torch.device):
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+    )
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def lr_at(base: float, step: int, halve_every: int) -> float:
+    """The reference's schedule: the learning rate halves every ``halve_every`` steps."""
+    return base * 0.5 ** (step // halve_every) if halve_every > 0 else base
+
+
+def set_lr(opt, lr: float) -> None:
+    for group in opt.param_groups:
+        group["lr"] = lr
+
+
+# ----------------------------------------------------------------------------------------
+# The run folder
+
+
+class Run:
+    """A run folder: ``config.json``, ``stats.jsonl``, ``log.txt``, ``losses.png``,
+    ``samples/``, ``checkpoints/ckpt-<step>.{safetensors,state.pt}``. Only rank 0 writes."""
+
+    def __init__(self, out: str | Path, cfg: Config, main: bool = True, progress: bool = True):
+        self.dir = Path(out)
+        self.cfg = cfg
+        self.main = main
+        self.progress = progress and sys.stderr.isatty()
+        self.bar = None
+        self.t0 = time.time()
+        if main:
+            (self.dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+            (self.dir / "samples").mkdir(exist_ok=True)
+            (self.dir / "config.json").write_text(checkpoint.config_json(cfg) + "\n")
+
+    # -- logging
+    def start(self, first: int, total: int) -> None:
+        if self.main and self.progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=first, unit="step", dynamic_ncols=True)
+
+    def log(self, step: int, stats: dict, every: int) -> None:
+        """Check every loss is finite (``Diverged`` otherwise), then record the step."""
+        bad = [k for k, v in stats.items() if not math.isfinite(v)]
+        if bad:
+            raise Diverged(f"loss {', '.join(bad)} became {stats[bad[0]]} at step {step}")
+        if self.bar is not None:
+            self.bar.update(1)
+        if not self.main or (step + 1) % every:
+            return
+        record = {"step": step + 1, "time": round(time.time() - self.t0, 2), **{k: round(v, 6) for k, v in stats.items()}}
+        with open(self.dir / "stats.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        line = f"step {step + 1} " + " ".join(f"{k}={v:.4g}" for k, v in stats.items())
+        with open(self.dir / "log.txt", "a") as f:
+            f.write(line + "\n")
+        if self.bar is not None:
+            self.bar.set_postfix_str(" ".join(f"{k}={v:.3g}" for k, v in stats.items()))
+        else:
+            print(line, flush=True)
+
+    def plot(self) -> None:
+        """Loss curves from ``stats.jsonl`` to ``losses.png``."""
+        path = self.dir / "stats.jsonl"
+        if not self.main or not path.exists():
+            return
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        keys = [k for k in rows[-1] if k not in ("step", "time")]
+        fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.6), squeeze=False)
+        for ax, k in zip(axes[0], keys):
+            pts = [(r["step"], r[k]) for r in rows if k in r]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1)
+            ax.set_title(k)
+            ax.set_xlabel("step")
+        fig.tight_layout()
+        fig.savefig(self.dir / "losses.png", dpi=90)
+        plt.close(fig)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.plot()
+
+    # -- checkpoints
+    def checkpoints(self) -> list[int]:
+        """Steps with a complete checkpoint (the state file is written last)."""
+        steps = []
+        for p in (self.dir / "checkpoints").glob("ckpt-*.state.pt"):
+            step = int(p.name.split("-")[1].split(".")[0])
+            if (self.dir / "checkpoints" / f"ckpt-{step:07d}.safetensors").exists():
+                steps.append(step)
+        return sorted(steps)
+
+    def weights_path(self, step: int) -> Path:
+        return self.dir / "checkpoints" / f"ckpt-{step:07d}.safetensors"
+
+    def save(self, step: int, model, stages, optimizers: dict, extra_state: dict | None = None) -> None:
+        """Write weights then state for ``step`` and drop all but the newest ``keep``."""
+        if not self.main:
+            return
+        checkpoint.save_weights(self.weights_path(step), model, self.cfg, stages, extra={"step": step})
+        state = {"step": step, "optimizers": {k: o.state_dict() for k, o in optimizers.items()}}
+        state.update(extra_state or {})
+        checkpoint.save_state(self.dir / "checkpoints" / f"ckpt-{step:07d}.state.pt", state)
+        for old in self.checkpoints()[: -self.cfg.run.keep_checkpoints]:
+            for suffix in (".state.pt", ".safetensors"):
+                (self.dir / "checkpoints" / f"ckpt-{old:07d}{suffix}").unlink(missing_ok=True)
+
+    def resume(self, model, stages, optimizers: dict) -> tuple[int, dict]:
+        """Load the newest checkpoint into ``model``/``optimizers``; returns ``(step, state)``."""
+        found = self.checkpoints()
+        if not found:
+            return 0, {}
+        step = found[-1]
+        checkpoint.load_stages(model, self.weights_path(step), stages)
+        state = checkpoint.load_state(self.dir / "checkpoints" / f"ckpt-{step:07d}.state.pt")
+        for k, opt in optimizers.items():
+            opt.load_state_dict(state["optimizers"][k])
+        return step, state
+
+    def export(self, model, stages, name: str = "model.safetensors", extra: dict | None = None) -> Path:
+        path = self.dir / name
+        if self.main:
+            checkpoint.save_weights(path, model, self.cfg, stages, extra=extra)
+        return path
+
+
+def init_from(model, path: str | None, stages) -> None:
+    """Load earlier stages (e.g. a frozen stage I for stage II) from a checkpoint."""
+    if not path:
+        raise UserError(f"this stage needs a checkpoint holding {', '.join(stages)}: pass --init PATH")
+    meta = checkpoint.read_metadata(path)
+    held = meta.get("stages", "").split(",")
+    missing = [s for s in stages if s not in held]
+    if missing:
+        raise UserError(f"{path} does not hold {', '.join(missing)}; train that stage first")
+    saved = Config.from_json(meta["config"])
+    if saved.model != model.cfg.model and "stage1" in stages:
+        raise UserError(f"{path} was trained with a different model config (preset {saved.name}); use --preset {saved.name}")
+    checkpoint.load_stages(model, path, stages)
+
+
+def with_config(cfg: Config, **sections) -> Config:
+    return replace(cfg, **sections)
