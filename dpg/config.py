@@ -166,7 +166,7 @@ def cpu() -> Config:
         model=ModelConfig(channels=32, roi_size=24, encoder_blocks=4, disc_channels=32),
         pose_ae=PoseAEConfig(hidden=256),
         mapping=MappingConfig(fg_hidden=512, bg_hidden=256, pose_hidden=256, critic_hidden=256),
-        stage1=Stage1Train(batch_size=16, steps=6000, lr=2e-4, lr_halve_every=2500, adv_weight=0.5, adv_start=1000),
+        stage1=Stage1Train(batch_size=16, steps=6000, lr=2e-4, lr_halve_every=2500, adv_weight=0.1, adv_start=2000),
         pose_ae_train=PoseAETrain(batch_size=256, steps=6000, lr=1e-3, lr_halve_every=2000),
         stage2=Stage2Train(batch_size=64, steps=4000, lr=1e-4, objective="wgan-gp", critic_iters=5),
         run=RunConfig(sample_every=500, checkpoint_every=500, log_every=25),

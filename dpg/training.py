@@ -61,7 +61,7 @@ def pose_ae_step(ae, opt, vectors: torch.Tensor, weight: float = 20.0) -> dict:
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-    return {"loss": float(loss)}
+    return {"loss": float(loss.detach())}
 
 
 def critic_step(mapping, critic, opt, real: torch.Tensor, z: torch.Tensor, cfg, generator=None) -> dict:
@@ -98,4 +98,4 @@ def mapping_step(mapping, critic, opt, z: torch.Tensor) -> dict:
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-    return {"mapping": float(loss)}
+    return {"mapping": float(loss.detach())}

@@ -1,0 +1,321 @@
+"""``PersonGenerator``: the UI-free generation API (sections 3.3, 4.2-4.4 and 4.6).
+
+Everything a person can do with the model, on uint8 images and keypoint arrays:
+
+* ``encode`` an image with keypoints, or ``encode_photo`` any photo (keypoints from mediapipe),
+  into ``Factors`` (foreground and background embeddings, pose keypoints);
+* ``compose`` any factors into images;
+* ``sample`` any subset of factors from per-factor seeds: the seed of a factor alone decides
+  its noise ``z`` (drawn from its own generator), whatever the other factors or the batch;
+* ``swap`` factors and ``swap_parts`` (single body-ROI embeddings) between people; pose
+  transfer is ``with_pose``;
+* ``interpolate`` in noise space (lerp or slerp), per factor or all;
+* ``invert`` embeddings to noise by gradient descent (section 4.4, "inverse interpolation"),
+  reporting the residual, and ``inverse_interpolate`` two people.
+
+No Gradio here: the app and the command line are thin layers over this class.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dpg.checkpoint import load_model
+from dpg.data.geometry import person_geometry
+from dpg.errors import UserError
+from dpg.keypoints import BODY_PARTS, NUM_PARTS
+from dpg.model import FACTORS, DisentangledPersonModel, Factors
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+DEFAULT_CHECKPOINT = ASSETS / "dpg-demo.safetensors"
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_checkpoint(spec: str | os.PathLike | None) -> Path:
+    """A local path, or a Hugging Face Hub repo id (``owner/name``) fetched with
+    ``huggingface_hub`` when it is installed and the hub is reachable."""
+    if spec is None:
+        if not DEFAULT_CHECKPOINT.exists():
+            raise UserError(f"the bundled weights {DEFAULT_CHECKPOINT} are missing: reinstall, or pass --checkpoint PATH")
+        return DEFAULT_CHECKPOINT
+    path = Path(spec).expanduser()
+    if path.exists():
+        return path
+    text = str(spec)
+    if text.count("/") == 1 and not text.endswith(".safetensors") and not text.startswith((".", "/")):
+        try:
+            from huggingface_hub import hf_hub_download
+        except ImportError:
+            raise UserError(f"{text} is not a file, and huggingface_hub is not installed to fetch it from the Hub") from None
+        try:
+            return Path(hf_hub_download(text, "model.safetensors"))
+        except Exception as err:  # the hub client raises many kinds; all mean "could not fetch"
+            raise UserError(f"could not fetch {text}/model.safetensors from the Hugging Face Hub ({type(err).__name__}); "
+                            "check the repo id and the network, or pass a local path") from None
+    raise UserError(f"checkpoint not found: {spec} (a .safetensors path or a Hub repo id owner/name)")
+
+
+def push_to_hub(checkpoint: str | os.PathLike, repo_id: str) -> str:
+    """Upload a checkpoint as ``model.safetensors`` of a Hub model repo; returns its URL."""
+    try:
+        from huggingface_hub import HfApi
+    except ImportError:
+        raise UserError("pushing needs huggingface_hub: pip install 'dpg[hub]'") from None
+    try:
+        api = HfApi()
+        api.create_repo(repo_id, exist_ok=True)
+        api.upload_file(path_or_fileobj=str(checkpoint), path_in_repo="model.safetensors", repo_id=repo_id)
+    except Exception as err:
+        raise UserError(f"could not push to the Hugging Face Hub ({type(err).__name__}: {err}); log in and check the network") from None
+    return f"https://huggingface.co/{repo_id}"
+
+
+@dataclass(frozen=True)
+class Inversion:
+    """Noise codes found for embeddings, with the residual ``||Phi(z) - e|| / ||e||`` per row."""
+
+    z: dict[str, torch.Tensor]
+    residual: dict[str, np.ndarray]
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """``[N, 3, H, W]`` about [-1, 1] -> uint8 ``[N, H, W, 3]`` (the decoder is linear: clamp)."""
+    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte()
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def from_uint8(images: np.ndarray) -> torch.Tensor:
+    """uint8 ``[N, H, W, 3]`` or ``[H, W, 3]`` -> float ``[N, 3, H, W]`` in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(images))
+    if x.ndim == 3:
+        x = x[None]
+    return x.permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+class PersonGenerator:
+    """A trained ``DisentangledPersonModel`` with a pixel-level API (see module doc)."""
+
+    def __init__(self, model: DisentangledPersonModel, device: torch.device | str | None = None):
+        self.device = torch.device(device) if device is not None else default_device()
+        self.model = model.to(self.device).eval()
+        self.cfg = model.cfg
+        self.height, self.width = self.cfg.model.height, self.cfg.model.width
+        self._directions: dict[str, torch.Tensor] = {}
+
+    @classmethod
+    def from_checkpoint(cls, spec=None, device=None) -> "PersonGenerator":
+        path = resolve_checkpoint(spec)
+        model, meta = load_model(path, "cpu")
+        held = meta.get("stages", "")
+        if "stage1" not in held:
+            raise UserError(f"{path} holds no stage-I weights ({held}); pass a full model checkpoint")
+        gen = cls(model, device)
+        gen.checkpoint, gen.meta = path, meta
+        return gen
+
+    @property
+    def factors(self) -> tuple[str, ...]:
+        """The factors this model can sample (``fg``, ``bg`` when it has one, ``pose``)."""
+        return tuple(f for f in FACTORS if f in self.model.factors)
+
+    # -- encoding and composing
+    def geometry(self, keypoints: np.ndarray) -> dict:
+        """Pose mask, ROIs and visibilities for keypoints ``[N, 18, 3]`` (batched tensors)."""
+        items = [person_geometry(k, self.height, self.width, self.cfg.model.mask_radius) for k in np.asarray(keypoints)]
+        return {k: torch.stack([g[k] for g in items]).to(self.device) for k in items[0]}
+
+    @torch.no_grad()
+    def encode(self, images: np.ndarray, keypoints: np.ndarray) -> Factors:
+        """uint8 ``[N, H, W, 3]`` (or one ``[H, W, 3]``) and keypoints ``[N, 18, 3]`` in those
+        pixels -> ``Factors``."""
+        images = np.asarray(images)
+        keypoints = np.asarray(keypoints, dtype=np.float32).reshape(-1, 18, 3)
+        if images.shape[-3:-1] != (self.height, self.width):
+            raise UserError(f"images must be {self.height}x{self.width}, got {images.shape[-3]}x{images.shape[-2]}")
+        if keypoints[..., 2].sum() == 0:
+            raise UserError("no keypoint is visible: the person cannot be encoded")
+        g = self.geometry(keypoints)
+        x = from_uint8(images).to(self.device)
+        fg, bg = self.model.stage1.encode(x, g["mask"], g["rois"], g["roi_vis"])
+        return Factors(fg, bg, torch.from_numpy(keypoints).to(self.device))
+
+    def encode_photo(self, photo, detector=None) -> tuple[Factors, np.ndarray, np.ndarray]:
+        """Any photo -> ``(factors, crop uint8 [H, W, 3], keypoints [18, 3] in the crop)``.
+
+        The person is found by ``dpg.pose`` (mediapipe), cropped with the model's aspect ratio
+        and resized to the model's size. Raises ``UserError`` when no person is found.
+        """
+        from dpg.pose import crop_person
+
+        crop, kp = crop_person(photo, (self.height, self.width), detector=detector)
+        return self.encode(crop[None], kp[None]), crop, kp
+
+    @torch.no_grad()
+    def compose(self, factors: Factors) -> np.ndarray:
+        """``Factors`` -> uint8 images ``[N, H, W, 3]``."""
+        return to_uint8(self.model.decode(factors))
+
+    # -- sampling
+    def noise(self, factor: str, seeds) -> torch.Tensor:
+        """``z`` ``[len(seeds), K]`` of one factor: row ``i`` depends on ``seeds[i]`` alone."""
+        mapping = self._mapping(factor)
+        rows = [mapping.noise(1, torch.Generator().manual_seed(int(s)))[0] for s in np.atleast_1d(seeds)]
+        return torch.stack(rows).to(self.device)
+
+    @torch.no_grad()
+    def factor_from_z(self, factor: str, z: torch.Tensor) -> torch.Tensor:
+        """Map noise to the factor: embeddings for ``fg``/``bg``, keypoints ``[N,18,3]`` for ``pose``."""
+        e = self.model.map(factor, z.to(self.device))
+        return self.model.decode_pose(e) if factor == "pose" else e
+
+    def sample(self, fg=None, bg=None, pose=None, base: Factors | None = None, offsets: dict | None = None) -> Factors:
+        """Factors with each of ``fg``, ``bg``, ``pose`` either sampled from seeds (an int or a
+        list of ints) or, when ``None``, taken from ``base``. ``offsets`` moves a sampled
+        factor along its main directions: ``{"fg": [a0, a1, ...]}`` in standard deviations."""
+        seeds = {"fg": fg, "bg": bg, "pose": pose}
+        n = max([len(np.atleast_1d(s)) for s in seeds.values() if s is not None] or [len(base) if base else 1])
+        out = {}
+        for f in ("fg", "bg", "pose"):
+            if seeds[f] is None:
+                if base is None:
+                    raise UserError(f"no seed and no base person for the {f} factor")
+                out[f] = {"fg": base.fg, "bg": base.bg, "pose": base.keypoints}[f]
+                continue
+            if f not in self.factors:
+                raise UserError(f"this model has no {f} factor (it models {', '.join(self.factors)})")
+            s = np.atleast_1d(seeds[f])
+            s = np.repeat(s, n) if len(s) == 1 else s
+            z = self.noise(f, s)
+            if offsets and offsets.get(f) is not None:
+                z = z + self.shift(f, offsets[f])
+            out[f] = self.factor_from_z(f, z)
+        return Factors(out["fg"], out["bg"], out["pose"])
+
+    @torch.no_grad()
+    def directions(self, factor: str, k: int = 3, samples: int = 2048) -> torch.Tensor:
+        """The ``k`` main directions of variation of a factor, in noise space ``[k, K]``.
+
+        Directions are the top principal axes of ``Phi(z)`` over ``samples`` fixed noise draws,
+        pulled back to noise space through the least-squares Jacobian of ``Phi`` (so a slider
+        moves ``z`` and the result stays on the learned distribution), scaled so one unit is
+        one standard deviation of the noise.
+        """
+        key = f"{factor}:{k}"
+        if key not in self._directions:
+            mapping = self._mapping(factor)
+            z = mapping.noise(samples, torch.Generator().manual_seed(12345)).to(self.device)
+            e = mapping(z)
+            _, _, v = torch.pca_lowrank(e - e.mean(0), q=k, center=False)  # [K, k]
+            sol = torch.linalg.lstsq(z - z.mean(0), (e - e.mean(0)) @ v).solution  # [K, k]
+            d = sol.T / sol.T.norm(dim=1, keepdim=True)
+            self._directions[key] = d * mapping.noise_std * np.sqrt(mapping.dim)
+        return self._directions[key]
+
+    def shift(self, factor: str, amounts) -> torch.Tensor:
+        amounts = torch.as_tensor(np.asarray(amounts, dtype=np.float32), device=self.device)
+        d = self.directions(factor, len(amounts))
+        return (amounts[:, None] * d).sum(0, keepdim=True) / np.sqrt(d.shape[1])
+
+    # -- editing
+    @staticmethod
+    def swap(a: Factors, b: Factors, factors=("bg",)) -> Factors:
+        """``a`` with the given factors taken from ``b``."""
+        fg = b.fg if "fg" in factors else a.fg
+        bg = b.bg if "bg" in factors else a.bg
+        kp = b.keypoints if "pose" in factors else a.keypoints
+        return Factors(fg, bg, kp)
+
+    def swap_parts(self, a: Factors, b: Factors, parts=("upper_body",)) -> Factors:
+        """``a`` with single body-ROI embeddings (``dpg.keypoints.BODY_PARTS``) taken from ``b``."""
+        bad = [p for p in parts if p not in BODY_PARTS]
+        if bad:
+            raise UserError(f"unknown body part(s) {bad}; choose from {', '.join(BODY_PARTS)}")
+        if self.cfg.model.foreground != "body_roi7":
+            raise UserError("part swapping needs a BodyROI7 model; this one encodes the whole body at once")
+        fa = a.fg.view(len(a), NUM_PARTS, -1).clone()
+        fb = b.fg.view(len(b), NUM_PARTS, -1)
+        for p in parts:
+            i = BODY_PARTS.index(p)
+            fa[:, i] = fb[:, i]
+        return replace(a, fg=fa.flatten(1))
+
+    def with_pose(self, a: Factors, keypoints: np.ndarray) -> Factors:
+        """Pose transfer: ``a``'s appearance in the pose ``keypoints`` ``[N or 1, 18, 3]``."""
+        kp = torch.as_tensor(np.asarray(keypoints, dtype=np.float32), device=self.device).reshape(-1, 18, 3)
+        if kp.shape[0] == 1 and len(a) > 1:
+            kp = kp.expand(len(a), 18, 3)
+        return Factors(a.fg, a.bg, kp)
+
+    # -- interpolation and inversion
+    @staticmethod
+    def blend(z1: torch.Tensor, z2: torch.Tensor, steps: int, method: str = "lerp") -> torch.Tensor:
+        """``steps`` codes from ``z1`` to ``z2`` ``[K]`` -> ``[steps, K]``, linear or spherical."""
+        t = torch.linspace(0, 1, steps, device=z1.device)[:, None]
+        if method == "lerp":
+            return (1 - t) * z1 + t * z2
+        if method != "slerp":
+            raise UserError(f"unknown interpolation {method!r}: use lerp or slerp")
+        omega = torch.arccos(((z1 / z1.norm()) * (z2 / z2.norm())).sum().clamp(-1, 1))
+        if omega.abs() < 1e-6:
+            return (1 - t) * z1 + t * z2
+        return (torch.sin((1 - t) * omega) * z1 + torch.sin(t * omega) * z2) / torch.sin(omega)
+
+    def interpolate(self, z1: dict, z2: dict, steps: int = 8, method: str = "lerp", factors=None) -> Factors:
+        """Interpolate noise codes ``{factor: z [K]}``; factors not in ``factors`` stay at ``z1``."""
+        factors = factors or self.factors
+        out = {}
+        for f in self.factors:
+            a, b = z1[f].reshape(-1), z2[f].reshape(-1)
+            path = self.blend(a, b, steps, method) if f in factors else a.expand(steps, -1)
+            out[f] = self.factor_from_z(f, path)
+        return Factors(out["fg"], out.get("bg"), out["pose"])
+
+    def invert(self, factors: Factors, iters: int = 500, lr: float = 0.05, tol: float = 0.01) -> Inversion:
+        """Find ``z`` with ``Phi(z)`` close to each factor's embedding (section 4.4, after Lipton
+        & Tripathi): Adam on ``||Phi(z) - e||^2`` from several starts, keeping the best; stops
+        early once every residual is below ``tol`` of the embedding norm. The pose target is
+        the pose code of the keypoints."""
+        targets = {"fg": factors.fg, "bg": factors.bg}
+        targets["pose"] = self.model.encode_pose(factors.keypoints).detach()
+        zs, res = {}, {}
+        for f in self.factors:
+            e = targets[f].detach()
+            mapping = self._mapping(f)
+            starts = 4
+            z = mapping.noise(starts * len(e), torch.Generator().manual_seed(0)).to(self.device).requires_grad_(True)
+            target = e.repeat(starts, 1)
+            opt = torch.optim.Adam([z], lr=lr)
+            for _ in range(iters):
+                err = (mapping(z) - target).pow(2).sum(1)
+                opt.zero_grad()
+                err.sum().backward()
+                opt.step()
+                with torch.no_grad():
+                    rel = (mapping(z) - target).norm(dim=1) / target.norm(dim=1).clamp_min(1e-8)
+                if float(rel.view(starts, -1).min(0).values.max()) < tol:
+                    break
+            with torch.no_grad():
+                rel = ((mapping(z) - target).norm(dim=1) / target.norm(dim=1).clamp_min(1e-8)).view(starts, -1)
+                best = rel.argmin(0)  # [N]
+                zz = z.detach().view(starts, len(e), -1)[best, torch.arange(len(e))]
+            zs[f], res[f] = zz, rel.min(0).values.cpu().numpy()
+        return Inversion(zs, res)
+
+    def inverse_interpolate(self, a: Factors, b: Factors, steps: int = 8, method: str = "lerp", factors=None, **kw):
+        """Invert two people to noise, interpolate, decode. Returns ``(Factors, Inversion, Inversion)``."""
+        ia, ib = self.invert(a, **kw), self.invert(b, **kw)
+        fac = self.interpolate({f: ia.z[f][0] for f in ia.z}, {f: ib.z[f][0] for f in ib.z}, steps, method, factors)
+        return fac, ia, ib
+
+    def _mapping(self, factor: str):
+        if factor not in self.model.factors:
+            raise UserError(f"this model has no {factor} factor (it models {', '.join(self.model.factors)})")
+        return self.model.stage2.mappings[factor]

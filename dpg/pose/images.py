@@ -1,0 +1,195 @@
+"""Any photo a user has -> a uint8 ``[H, W, 3]`` RGB array, and person crops out of it.
+
+``load_image`` takes a path, bytes, a file object, a PIL image or an array, and accepts what
+cameras, phones and editors write: RGB, RGBA / LA / palette with transparency (composited on
+white), grayscale, 1-bit, CMYK, 16-bit and float (scaled to 8 bits), EXIF-rotated JPEGs
+(turned upright, so coordinates refer to the photo as viewers show it). Anything else
+(not an image, a truncated or corrupt file, no pixels, more than ``MAX_PIXELS``) raises
+``dpg.errors.UserError`` with a message that says which file and what to do.
+
+``crop_person`` cuts a detection's box out of a photo at the model's resolution and maps the
+keypoints along, padding by edge replication where the box leaves the photo.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import BinaryIO, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from dpg.errors import UserError
+
+# Below Pillow's own decompression-bomb warning (~89.5 MP), above any camera's default output.
+MAX_PIXELS = 80_000_000
+
+ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, Image.Image, np.ndarray]
+
+
+def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Load a photo as uint8 ``[H, W, 3]`` RGB.
+
+    Args:
+        source: a path, the file's bytes, a binary file object, a ``PIL.Image.Image``, or an
+            array ``[H, W]`` / ``[H, W, 1|3|4]`` (uint8; uint16 and other integers scaled from
+            16 bits; bool; float in [0, 1]). A uint8 ``[H, W, 3]`` array is returned as is.
+        max_pixels: refuse larger images before decoding them.
+
+    Raises:
+        UserError: missing/empty file, not an image, truncated or corrupt, no pixels, too
+        many pixels, an unsupported colour mode.
+    """
+    if isinstance(source, np.ndarray):
+        return _from_array(source, max_pixels)
+    if isinstance(source, Image.Image):
+        return _to_rgb(_upright(_check_size(source, "the image", max_pixels)), "the image")
+    name, stream = _open(source)
+    try:
+        with Image.open(stream) as im:
+            _check_size(im, name, max_pixels)
+            im.load()
+            return _to_rgb(_upright(im), name)
+    except UserError:
+        raise
+    except Image.DecompressionBombError:
+        raise UserError(f"{name} is too large to decode safely; downscale it first") from None
+    except UnidentifiedImageError:
+        raise UserError(
+            f"{name} is not an image Pillow can read; use a JPEG, PNG, WebP, BMP, TIFF or GIF photo"
+        ) from None
+    except Exception as err:  # Pillow's decoders raise OSError, SyntaxError, ValueError, EOFError...
+        raise UserError(f"{name} is truncated or corrupt and cannot be decoded ({err}); re-export or re-download it") from err
+
+
+def _open(source) -> tuple[str, BinaryIO]:
+    """A display name and a readable binary stream for a path, bytes or file object."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        name, data = "the uploaded data", bytes(source)
+    elif hasattr(source, "read"):
+        name, data = str(getattr(source, "name", "the uploaded file")), source.read()
+    elif isinstance(source, (str, os.PathLike)):
+        name = os.fspath(source)
+        if not os.path.exists(name):
+            raise UserError(f"{name}: no such file")
+        if os.path.isdir(name):
+            raise UserError(f"{name} is a directory, not a photo")
+        try:
+            with open(name, "rb") as f:
+                data = f.read()
+        except OSError as err:
+            raise UserError(f"{name} cannot be read: {err.strerror}") from None
+    else:
+        raise TypeError(f"cannot load an image from a {type(source).__name__}")
+    if not data:
+        raise UserError(f"{name} is empty (0 bytes)")
+    return name, io.BytesIO(data)
+
+
+def _check_size(im: Image.Image, name: str, max_pixels: int) -> Image.Image:
+    width, height = im.size
+    if width < 1 or height < 1:
+        raise UserError(f"{name} has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise UserError(
+            f"{name} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), more than "
+            f"the {max_pixels / 1e6:.0f} dpg accepts; downscale it first"
+        )
+    return im
+
+
+def _upright(im: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation tag, as photo viewers do."""
+    try:
+        return ImageOps.exif_transpose(im)
+    except Exception:  # a malformed EXIF block: the pixels are fine, keep them as stored
+        return im
+
+
+def _to_rgb(im: Image.Image, name: str) -> np.ndarray:
+    mode = im.mode
+    if mode.startswith("I") or mode == "F":
+        # 16-bit, 32-bit integer and float grayscale: Pillow's convert() would clip at 255.
+        return _from_array(np.asarray(im), MAX_PIXELS * 4)
+    if "A" in mode or "a" in mode or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
+    try:
+        return np.asarray(im.convert("RGB"))
+    except ValueError:
+        raise UserError(f"{name} uses the colour mode {mode}, which cannot be converted to RGB; save it as RGB") from None
+
+
+def _from_array(a: np.ndarray, max_pixels: int) -> np.ndarray:
+    """An array photo -> uint8 ``[H, W, 3]``; see ``load_image`` for what is accepted."""
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise UserError(f"an image array must be [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], got shape {a.shape}")
+    height, width = a.shape[:2]
+    if height < 1 or width < 1:
+        raise UserError(f"the image has no pixels ({width}x{height})")
+    if height * width > max_pixels:
+        raise UserError(f"the image is {width}x{height} pixels, more than {max_pixels / 1e6:.0f} megapixels; downscale it first")
+    if a.dtype == np.uint8:
+        pass
+    elif a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif np.issubdtype(a.dtype, np.integer):
+        # 16-bit data (in uint16 or a wider integer container) spans 0..65535.
+        a = a.astype(np.float64)
+        a = np.rint(np.clip(a / 257 if a.max() > 255 else a, 0, 255)).astype(np.uint8)
+    elif np.issubdtype(a.dtype, np.floating):
+        a = np.nan_to_num(a.astype(np.float64))
+        a = np.rint(np.clip(a, 0, 1) * 255).astype(np.uint8)
+    else:
+        raise UserError(f"an image array of dtype {a.dtype} is not supported; use uint8")
+    if a.shape[2] == 1:
+        return np.repeat(a, 3, axis=2)
+    if a.shape[2] == 4:
+        # Composite on white: out = alpha * rgb + (1 - alpha) * 255.
+        alpha = a[:, :, 3:].astype(np.float32) / 255
+        return np.rint(a[:, :, :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
+    return a
+
+
+def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize uint8 ``[H, W, 3]`` to ``[height, width, 3]`` (Lanczos; antialiased when shrinking)."""
+    if image.shape[:2] == (height, width):
+        return image
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.LANCZOS))
+
+
+def crop_person(
+    image: np.ndarray, keypoints: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cut ``box`` out of a photo at ``size`` and map keypoints into the crop.
+
+    Args:
+        image: uint8 ``[H, W, 3]``.
+        keypoints: ``[18, 3]`` in the photo's pixels.
+        box: ``(x0, y0, x1, y1)`` integer pixel edges as in ``PIL.Image.crop`` (the whole photo
+            is ``(0, 0, W, H)``); may extend beyond the photo, which is then padded by
+            replicating its edge pixels.
+        size: ``(height, width)`` of the crop, e.g. ``(128, 64)`` for Market-1501.
+
+    Returns:
+        The crop, uint8 ``[height, width, 3]``, and the keypoints in its pixels, float32
+        ``[18, 3]``; joints that fall outside the crop become missing.
+    """
+    x0, y0, x1, y1 = (int(v) for v in box)
+    height, width = size
+    img_h, img_w = image.shape[:2]
+    if x1 <= max(x0, 0) or y1 <= max(y0, 0) or x0 >= img_w or y0 >= img_h:
+        raise ValueError(f"box {box} does not overlap the {img_w}x{img_h} image")
+    inside = image[max(y0, 0) : min(y1, img_h), max(x0, 0) : min(x1, img_w)]
+    pads = ((max(-y0, 0), max(y1 - img_h, 0)), (max(-x0, 0), max(x1 - img_w, 0)), (0, 0))
+    crop = resize(np.pad(inside, pads, mode="edge"), height, width)
+    # Pixel centres at integers: a centre x maps to (x + 0.5 - x0) * scale - 0.5.
+    kp = np.asarray(keypoints, dtype=np.float32).copy()
+    kp[:, 0] = (kp[:, 0] + 0.5 - x0) * (width / (x1 - x0)) - 0.5
+    kp[:, 1] = (kp[:, 1] + 0.5 - y0) * (height / (y1 - y0)) - 0.5
+    on = (kp[:, 2] > 0) & (kp[:, 0] > -0.5) & (kp[:, 0] < width - 0.5) & (kp[:, 1] > -0.5) & (kp[:, 1] < height - 0.5)
+    return crop, np.where(on[:, None], kp * [1, 1, 0] + [0, 0, 1], 0).astype(np.float32)

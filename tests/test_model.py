@@ -1,0 +1,180 @@
+import numpy as np
+import pytest
+import torch
+
+from dpg import checkpoint
+from dpg.config import Config, override, tiny
+from dpg.decoder import TiledInputConv
+from dpg.errors import UserError
+from dpg.losses import gradient_penalty
+from dpg.model import DisentangledPersonModel
+from dpg.training import critic_step, mapping_step, pose_ae_step, stage1_step
+from dpg.discriminator import ImageDiscriminator
+from dpg.keypoints import pose_vector
+
+
+def batch(cfg, n=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    h, w = cfg.model.height, cfg.model.width
+    kp = torch.rand(n, 18, 3, generator=g) * torch.tensor([w - 1, h - 1, 1.0])
+    kp[..., 2] = 1
+    rois = torch.tensor([[1.0, 1.0, w - 3.0, h - 3.0]]).repeat(n, 7, 1)
+    return {
+        "image": torch.rand(n, 3, h, w, generator=g) * 2 - 1,
+        "mask": (torch.rand(n, 1, h, w, generator=g) > 0.5).float(),
+        "rois": rois,
+        "roi_vis": torch.ones(n, 7),
+        "keypoints": kp,
+    }
+
+
+def test_tiled_input_conv_equals_literal_tiling():
+    torch.manual_seed(0)
+    conv = TiledInputConv(10, 18, 6, (9, 5))
+    emb, pose = torch.randn(3, 10), torch.randn(3, 18, 9, 5)
+    literal = conv.conv(torch.cat([emb[:, :, None, None].expand(3, 10, 9, 5), pose], 1))
+    torch.testing.assert_close(conv(emb, pose), literal, rtol=1e-5, atol=1e-5)
+
+
+def test_shapes_and_absent_parts_give_zero_embeddings():
+    cfg = tiny()
+    torch.manual_seed(0)
+    model = DisentangledPersonModel(cfg)
+    b = batch(cfg)
+    b["roi_vis"][0, 3] = 0
+    fg, bg = model.stage1.encode(b["image"], b["mask"], b["rois"], b["roi_vis"])
+    assert fg.shape == (4, 7 * cfg.model.part_dim) and bg.shape == (4, cfg.model.bg_dim)
+    assert (fg.view(4, 7, -1)[0, 3] == 0).all() and (fg.view(4, 7, -1)[1, 3] != 0).any()
+    out = model.stage1.decode(fg, bg, b["keypoints"])
+    assert out.shape == (4, 3, cfg.model.height, cfg.model.width)
+    with pytest.raises(ValueError):
+        model.stage1.encode(b["image"][:, :2], b["mask"], b["rois"], b["roi_vis"])
+
+
+def test_background_pixels_do_not_reach_the_foreground_embedding_through_the_mask():
+    cfg = tiny()
+    torch.manual_seed(0)
+    net = DisentangledPersonModel(cfg).stage1
+    b = batch(cfg)
+    b["mask"][:] = 0
+    b["mask"][:, :, 8:24, 4:12] = 1
+    b2 = {**b, "image": b["image"].clone()}
+    b2["image"][:, :, :2] = -b2["image"][:, :, :2]  # change pixels far (>5 px) from the mask
+    fg1, bg1 = net.encode(b["image"], b["mask"], b["rois"], b["roi_vis"])
+    fg2, bg2 = net.encode(b2["image"], b2["mask"], b2["rois"], b2["roi_vis"])
+    assert torch.equal(fg1, fg2) and not torch.equal(bg1, bg2)
+
+
+def test_whole_body_variant_is_a_config_choice():
+    cfg = override(tiny(), ["model.foreground=whole_body"])
+    model = DisentangledPersonModel(cfg)
+    b = batch(cfg)
+    fg, _ = model.stage1.encode(b["image"], b["mask"], b["rois"], b["roi_vis"])
+    assert fg.shape == (4, 7 * cfg.model.part_dim)
+
+
+def test_stage1_step_overfits_one_batch():
+    # L1 alone here: at this scale the adversarial term dominates the first hundred steps.
+    cfg = override(tiny(), ["stage1.adv_weight=0"])
+    torch.manual_seed(0)
+    model = DisentangledPersonModel(cfg)
+    disc = ImageDiscriminator(cfg.model.disc_channels, (cfg.model.height, cfg.model.width))
+    opt_g = torch.optim.Adam(model.stage1.parameters(), 2e-3)
+    opt_d = torch.optim.Adam(disc.parameters(), 2e-3)
+    b = batch(cfg)
+    # a smooth, learnable target: per-image colour ramps
+    h, w = cfg.model.height, cfg.model.width
+    ramp = torch.linspace(-1, 1, h)[:, None].expand(h, w)
+    b["image"] = torch.stack([torch.stack([ramp * c for c in (0.8, -0.5, 0.3)]) * s for s in (1, -1, 0.5, -0.5)])
+    first = stage1_step(model.stage1, disc, opt_g, opt_d, b, cfg.stage1, 0)
+    for step in range(80):
+        last = stage1_step(model.stage1, disc, opt_g, opt_d, b, cfg.stage1, step)
+    assert last["l1"] < 0.5 * first["l1"]
+    adv = override(tiny(), ["stage1.adv_start=1"])
+    assert "d" not in stage1_step(model.stage1, disc, opt_g, opt_d, b, adv.stage1, 0)
+    stats = stage1_step(model.stage1, disc, opt_g, opt_d, b, adv.stage1, 1)
+    assert {"l1", "g_adv", "d", "loss"} <= set(stats)
+
+
+def test_pose_ae_step_overfits():
+    cfg = tiny()
+    torch.manual_seed(0)
+    model = DisentangledPersonModel(cfg)
+    opt = torch.optim.Adam(model.pose_ae.parameters(), 3e-3)
+    v = pose_vector(batch(cfg, 16)["keypoints"], cfg.model.height, cfg.model.width)
+    first = pose_ae_step(model.pose_ae, opt, v)["loss"]
+    for _ in range(150):
+        last = pose_ae_step(model.pose_ae, opt, v)["loss"]
+    assert last < 0.2 * first
+    out = model.pose_ae(v)
+    assert set(out[:, 36:].unique().tolist()) <= {0.0, 1.0}
+
+
+def test_gradient_penalty_matches_analytic_value():
+    # A linear critic D(e) = w.e has gradient w everywhere: GP = (||w|| - 1)^2.
+    critic = torch.nn.Linear(5, 1, bias=False)
+    with torch.no_grad():
+        critic.weight.copy_(torch.tensor([[3.0, 0.0, 4.0, 0.0, 0.0]]))
+    gp = gradient_penalty(lambda e: critic(e).squeeze(1), torch.randn(7, 5), torch.randn(7, 5))
+    assert abs(float(gp) - 16.0) < 1e-5
+
+
+@pytest.mark.parametrize("objective", ["wgan", "wgan-gp"])
+def test_stage2_steps_move_the_mapping_towards_the_data(objective):
+    cfg = override(tiny(), [f"stage2.objective={objective}"])
+    torch.manual_seed(0)
+    model = DisentangledPersonModel(cfg)
+    mapping, critic = model.stage2.mappings["bg"], model.stage2.critics["bg"]
+    real = torch.randn(256, cfg.model.bg_dim) * 0.3 + 2.0
+    if objective == "wgan":
+        oc, om = torch.optim.RMSprop(critic.parameters(), 5e-3), torch.optim.RMSprop(mapping.parameters(), 5e-3)
+    else:
+        oc, om = torch.optim.Adam(critic.parameters(), 2e-3, betas=(0.5, 0.9)), torch.optim.Adam(mapping.parameters(), 2e-3, betas=(0.5, 0.9))
+    g = torch.Generator().manual_seed(0)
+    before = (mapping(mapping.noise(256, g)).mean() - 2.0).abs()
+    for _ in range(150):
+        for _ in range(3):
+            s = critic_step(mapping, critic, oc, real[torch.randint(256, (32,), generator=g)], mapping.noise(32, g), cfg.stage2, g)
+        mapping_step(mapping, critic, om, mapping.noise(32, g))
+    after = (mapping(mapping.noise(256, g)).mean() - 2.0).abs()
+    assert after < 0.5 * before
+    if objective == "wgan":
+        assert max(p.abs().max() for p in critic.parameters()) <= cfg.stage2.clip + 1e-7
+
+
+def test_checkpoint_round_trip_and_clear_errors(tmp_path):
+    cfg = tiny()
+    torch.manual_seed(0)
+    model = DisentangledPersonModel(cfg)
+    path = tmp_path / "m.safetensors"
+    checkpoint.save_weights(path, model, cfg)
+    loaded, meta = checkpoint.load_model(path)
+    assert loaded.cfg == cfg and meta["stages"] == "stage1,pose_ae,stage2"
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k]), k
+    half = tmp_path / "h.safetensors"
+    checkpoint.save_weights(half, model, cfg, half=True)
+    assert half.stat().st_size < 0.6 * path.stat().st_size
+    (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="not a safetensors"):
+        checkpoint.load_model(tmp_path / "junk.safetensors")
+    with pytest.raises(UserError, match="not found"):
+        checkpoint.load_model(tmp_path / "missing.safetensors")
+    other = override(cfg, ["model.channels=4"])
+    wrong = tmp_path / "wrong.safetensors"
+    checkpoint.save_weights(wrong, DisentangledPersonModel(other), cfg)  # header lies about the config
+    with pytest.raises(UserError, match="does not match"):
+        checkpoint.load_model(wrong)
+    partial = tmp_path / "s1.safetensors"
+    checkpoint.save_weights(partial, model, cfg, stages=["stage1"])
+    with pytest.raises(UserError, match="pose_ae"):
+        checkpoint.load_model(partial, stages=["stage1", "pose_ae"])
+
+
+def test_config_overrides_are_typed_and_checked():
+    cfg = override(tiny(), ["stage1.lr=0.5", "model.foreground=whole_body", "stage1.betas=0.1,0.2", "run.amp=false"])
+    assert cfg.stage1.lr == 0.5 and cfg.stage1.betas == (0.1, 0.2) and cfg.run.amp is False
+    assert Config.from_json(cfg.to_json()) == cfg
+    for bad in ["stage1.nope=1", "model=3", "stage1.lr=abc", "noequals"]:
+        with pytest.raises(ValueError):
+            override(tiny(), [bad])

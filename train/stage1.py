@@ -1,0 +1,102 @@
+"""Stage I: train the disentangled reconstruction network (section 3.1, Eq. 1-2).
+
+    python -m train.stage1 --preset cpu                      # procedural people, this machine
+    python -m train.stage1 --preset market --data MARKET     # Market-1501 root
+    torchrun --nproc_per_node 4 -m train.stage1 --preset market --data MARKET
+
+The run folder resumes where it stopped (``--fresh`` to start over) and ends with
+``stage1.safetensors``; sample grids show, per column, a person A, its reconstruction, and A
+with the foreground, the background, then the pose of person B, then B.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from torchvision.utils import save_image
+
+from dpg.checkpoint import config_json
+from dpg.discriminator import ImageDiscriminator
+from dpg.errors import UserError
+from dpg.model import DisentangledPersonModel
+from dpg.training import stage1_step
+from train.common import Diverged, Dist, Run, StepSampler, loader, lr_at, parser, resolve_config, set_lr, to_device
+from train.data import stage1_dataset
+
+
+@torch.no_grad()
+def swap_grid(net, a: dict, b: dict) -> torch.Tensor:
+    """Rows: A, recon(A), A with fg(B), A with bg(B), A in pose(B), B. ``[6N, 3, H, W]`` in [0, 1]."""
+    fa, ba = net.encode(a["image"], a["mask"], a["rois"], a["roi_vis"])
+    fb, bb = net.encode(b["image"], b["mask"], b["rois"], b["roi_vis"])
+    rows = [a["image"], net.decode(fa, ba, a["keypoints"]), net.decode(fb, ba, a["keypoints"])]
+    if ba is not None:
+        rows.append(net.decode(fa, bb, a["keypoints"]))
+    rows += [net.decode(fa, ba, b["keypoints"]), b["image"]]
+    return (torch.cat(rows).clamp(-1, 1) + 1) / 2
+
+
+def main(argv=None) -> int:
+    args = parser(__doc__.splitlines()[0]).parse_args(argv)
+    cfg = resolve_config(args)
+    if args.dry_run:
+        print(config_json(cfg))
+        return 0
+    d = Dist(args.device)
+    tc, m = cfg.stage1, cfg.model
+    torch.manual_seed(cfg.run.seed)  # identical initial weights on every rank
+    model = DisentangledPersonModel(cfg).to(d.device)
+    disc = ImageDiscriminator(m.disc_channels, (m.height, m.width)).to(d.device)
+    net, ddisc = d.wrap(model.stage1), d.wrap(disc)
+    opt_g = torch.optim.Adam(model.stage1.parameters(), tc.lr, betas=tc.betas)
+    opt_d = torch.optim.Adam(disc.parameters(), tc.lr, betas=tc.betas)
+    run = Run(args.out or f"runs/stage1-{cfg.name}", cfg, d.main, not args.no_progress)
+
+    start = 0
+    if not args.fresh:
+        start, state = run.resume(model, ["stage1"], {"g": opt_g, "d": opt_d})
+        if start:
+            disc.load_state_dict(state["discriminator"])
+            print(f"resumed from step {start}", flush=True)
+
+    try:
+        data = stage1_dataset(cfg, args.data, "train")
+        held = stage1_dataset(cfg, args.data, "val")
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    n = 8
+    fixed = [to_device(torch.utils.data.default_collate([held[i + k * n] for i in range(n)]), d.device) for k in (0, 1)]
+    sampler = StepSampler(len(data), tc.batch_size, cfg.run.seed, start, tc.steps, d.rank, d.world)
+    run.start(start, tc.steps)
+    step = start
+    try:
+        for step, batch in zip(range(start, tc.steps), loader(data, sampler, cfg.run.workers, d.device)):
+            lr = lr_at(tc.lr, step, tc.lr_halve_every)
+            set_lr(opt_g, lr)
+            set_lr(opt_d, lr)
+            stats = stage1_step(net, ddisc, opt_g, opt_d, to_device(batch, d.device), tc, step, cfg.run.amp)
+            run.log(step, stats, cfg.run.log_every)
+            done = step + 1
+            if done % cfg.run.checkpoint_every == 0 or done == tc.steps:
+                run.save(done, model, ["stage1"], {"g": opt_g, "d": opt_d}, {"discriminator": disc.state_dict()})
+            if d.main and (done % cfg.run.sample_every == 0 or done == tc.steps):
+                model.eval()
+                save_image(swap_grid(model.stage1, *fixed), run.dir / "samples" / f"step-{done:07d}.png", nrow=n)
+                model.train()
+    except Diverged as err:
+        last = run.checkpoints()
+        print(f"training stopped: {err}; the last good checkpoint is step {last[-1] if last else 'none'}", file=sys.stderr)
+        run.close()
+        return 1
+    run.close()
+    path = run.export(model, ["stage1"], "stage1.safetensors", extra={"steps": tc.steps})
+    if d.main:
+        print(f"stage I done: {path}", flush=True)
+    d.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

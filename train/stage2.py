@@ -1,0 +1,145 @@
+"""Stage II: learn a mapping from Gaussian noise to each factor's embeddings (section 3.2,
+Eq. 4-5), on a frozen stage I.
+
+    python -m train.stage2 --preset cpu --init runs/stage1-cpu/stage1.safetensors \
+        --init runs/pose_ae-cpu/pose_ae.safetensors --keypoints market-annotation-train.csv
+
+The real embeddings are computed once with the frozen encoders (images and their mirrors;
+pose codes of real and procedural poses and their mirrors) and cached in the run folder as
+``embeddings.safetensors``. The three mapping/critic pairs then train in one loop, each with
+``critic_iters`` critic steps per mapping step. The result, ``model.safetensors``, holds the
+whole model (stage I, pose auto-encoder, stage II): what the app and ``dpg`` commands load.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from dpg.checkpoint import config_json
+from dpg.errors import UserError
+from dpg.keypoints import flip_keypoints
+from dpg.model import DisentangledPersonModel
+from dpg.training import critic_step, mapping_step
+from train.common import (
+    Diverged, Dist, Run, StepSampler, init_from, loader, lr_at, parser, resolve_config, set_lr, step_generator, to_device,
+)  # fmt: skip
+from train.data import flip_batch, pose_keypoints, stage1_dataset
+
+
+@torch.no_grad()
+def real_embeddings(model, cfg, data_root, csvs, procedural, device, workers) -> dict:
+    """Encode ``embedding_samples`` training people (and mirrors) and the pose set (and mirrors)."""
+    m, n = cfg.model, cfg.stage2.embedding_samples
+    data = stage1_dataset(cfg, data_root, "train")
+    batch = 64
+    sampler = StepSampler(len(data), batch, cfg.run.seed + 1, 0, (min(n, len(data)) + batch - 1) // batch)
+    fg, bg = [], []
+    for b in loader(data, sampler, workers, device):
+        b = to_device(b, device)
+        for view in (b, flip_batch(b, m.width)):
+            f, g = model.stage1.encode(view["image"], view["mask"], view["rois"], view["roi_vis"])
+            fg.append(f.float().cpu())
+            if g is not None:
+                bg.append(g.float().cpu())
+    kp = pose_keypoints(cfg, csvs, procedural, "train")
+    kp = torch.cat([kp, flip_keypoints(kp, m.width)]).to(device)
+    pose = torch.cat([model.encode_pose(c).cpu() for c in kp.split(4096)])
+    out = {"fg": torch.cat(fg), "pose": pose}
+    if bg:
+        out["bg"] = torch.cat(bg)
+    return out
+
+
+def optimizers(model, cfg) -> dict:
+    tc = cfg.stage2
+    opts = {}
+    for f in model.factors:
+        for role, module in (("map", model.stage2.mappings[f]), ("critic", model.stage2.critics[f])):
+            if tc.objective == "wgan":
+                opts[f"{f}.{role}"] = torch.optim.RMSprop(module.parameters(), tc.lr)
+            elif tc.objective == "wgan-gp":
+                opts[f"{f}.{role}"] = torch.optim.Adam(module.parameters(), tc.lr, betas=tc.gp_betas)
+            else:
+                raise UserError(f"unknown stage2.objective {tc.objective!r}: use wgan or wgan-gp")
+    return opts
+
+
+def main(argv=None) -> int:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--init", action="append", default=[], help="checkpoint(s) holding stage1 and pose_ae")
+    p.add_argument("--keypoints", action="append", default=[], help="annotation CSV of real poses (repeatable)")
+    p.add_argument("--procedural", type=int, default=20000, help="procedural poses for the pose factor")
+    args = p.parse_args(argv)
+    cfg = resolve_config(args)
+    if args.dry_run:
+        print(config_json(cfg))
+        return 0
+    d = Dist(args.device)
+    tc = cfg.stage2
+    torch.manual_seed(cfg.run.seed)
+    model = DisentangledPersonModel(cfg)
+    try:
+        from dpg.checkpoint import read_metadata
+
+        need = {"stage1", "pose_ae"}
+        for path in args.init:
+            held = set(read_metadata(path)["stages"].split(",")) & need
+            init_from(model, path, sorted(held))
+            need -= held
+        if need:
+            raise UserError(f"stage II needs a frozen {' and '.join(sorted(need))}: pass --init with their checkpoints")
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    model.to(d.device).eval()
+    model.stage1.requires_grad_(False)
+    model.pose_ae.requires_grad_(False)
+    run = Run(args.out or f"runs/stage2-{cfg.name}", cfg, d.main, not args.no_progress)
+    cache = run.dir / "embeddings.safetensors"
+    if cache.exists() and not args.fresh:
+        emb = load_file(str(cache))
+    else:
+        emb = real_embeddings(model, cfg, args.data, args.keypoints, args.procedural, d.device, cfg.run.workers)
+        if d.main:
+            save_file(emb, str(cache))
+    emb = {k: v.to(d.device) for k, v in emb.items()}
+    opts = optimizers(model, cfg)
+    model.stage2.train()
+    start = 0 if args.fresh else run.resume(model, ["stage2"], opts)[0]
+    run.start(start, tc.steps)
+    try:
+        for step in range(start, tc.steps):
+            g = step_generator(cfg.run.seed, step, d.rank)
+            stats = {}
+            for f in model.factors:
+                mapping, critic = model.stage2.mappings[f], model.stage2.critics[f]
+                for role in ("map", "critic"):
+                    set_lr(opts[f"{f}.{role}"], lr_at(tc.lr, step, tc.lr_halve_every))
+                real = emb[f]
+                for _ in range(tc.critic_iters):
+                    idx = torch.randint(len(real), (tc.batch_size,), generator=g).to(d.device)
+                    z = mapping.noise(tc.batch_size, g, d.device)
+                    s = critic_step(mapping, critic, opts[f"{f}.critic"], real[idx], z, tc, g)
+                s.update(mapping_step(mapping, critic, opts[f"{f}.map"], mapping.noise(tc.batch_size, g, d.device)))
+                stats.update({f"{f}_{k}": v for k, v in s.items() if k in ("w_dist", "mapping")})
+            run.log(step, stats, cfg.run.log_every)
+            if (step + 1) % cfg.run.checkpoint_every == 0 or step + 1 == tc.steps:
+                run.save(step + 1, model, ["stage2"], opts)
+    except Diverged as err:
+        last = run.checkpoints()
+        print(f"training stopped: {err}; the last good checkpoint is step {last[-1] if last else 'none'}", file=sys.stderr)
+        run.close()
+        return 1
+    run.close()
+    path = run.export(model, ["stage1", "pose_ae", "stage2"], "model.safetensors", extra={"stage2_steps": tc.steps})
+    if d.main:
+        print(f"stage II done: {path}", flush=True)
+    d.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
