@@ -111,7 +111,7 @@ def _to_rgb(im: Image.Image, name: str) -> np.ndarray:
     mode = im.mode
     if mode.startswith("I") or mode == "F":
         # 16-bit, 32-bit integer and float grayscale: Pillow's convert() would clip at 255.
-        return _from_array(np.asarray(im), MAX_PIXELS * 4)
+        return np.repeat(_to_uint8(np.asarray(im))[:, :, None], 3, axis=2)
     if "A" in mode or "a" in mode or "transparency" in im.info:
         rgba = im.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -133,19 +133,7 @@ def _from_array(a: np.ndarray, max_pixels: int) -> np.ndarray:
         raise UserError(f"the image has no pixels ({width}x{height})")
     if height * width > max_pixels:
         raise UserError(f"the image is {width}x{height} pixels, more than {max_pixels / 1e6:.0f} megapixels; downscale it first")
-    if a.dtype == np.uint8:
-        pass
-    elif a.dtype == bool:
-        a = a.astype(np.uint8) * 255
-    elif np.issubdtype(a.dtype, np.integer):
-        # 16-bit data (in uint16 or a wider integer container) spans 0..65535.
-        a = a.astype(np.float64)
-        a = np.rint(np.clip(a / 257 if a.max() > 255 else a, 0, 255)).astype(np.uint8)
-    elif np.issubdtype(a.dtype, np.floating):
-        a = np.nan_to_num(a.astype(np.float64))
-        a = np.rint(np.clip(a, 0, 1) * 255).astype(np.uint8)
-    else:
-        raise UserError(f"an image array of dtype {a.dtype} is not supported; use uint8")
+    a = _to_uint8(a)
     if a.shape[2] == 1:
         return np.repeat(a, 3, axis=2)
     if a.shape[2] == 4:
@@ -153,6 +141,28 @@ def _from_array(a: np.ndarray, max_pixels: int) -> np.ndarray:
         alpha = a[:, :, 3:].astype(np.float32) / 255
         return np.rint(a[:, :, :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
     return a
+
+
+def _to_uint8(a: np.ndarray) -> np.ndarray:
+    """Scale pixel values to uint8.
+
+    uint16 spans 0..65535. Wider integers and floats carry no range of their own (Pillow
+    opens some 16-bit files as 32-bit 'I'), so their maximum decides: up to 1 (floats) is
+    0..1, up to 255 is 8-bit, above is 16-bit.
+    """
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == bool:
+        return a.astype(np.uint8) * 255
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise UserError(f"an image array of dtype {a.dtype} is not supported; use uint8")
+    f = np.nan_to_num(a.astype(np.float64))
+    top = f.max()
+    if a.dtype == np.uint16 or top > 255:
+        f = f / 257
+    elif np.issubdtype(a.dtype, np.floating) and top <= 1:
+        f = f * 255
+    return np.rint(np.clip(f, 0, 255)).astype(np.uint8)
 
 
 def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -192,4 +202,6 @@ def crop_person(
     kp[:, 0] = (kp[:, 0] + 0.5 - x0) * (width / (x1 - x0)) - 0.5
     kp[:, 1] = (kp[:, 1] + 0.5 - y0) * (height / (y1 - y0)) - 0.5
     on = (kp[:, 2] > 0) & (kp[:, 0] > -0.5) & (kp[:, 0] < width - 0.5) & (kp[:, 1] > -0.5) & (kp[:, 1] < height - 0.5)
-    return crop, np.where(on[:, None], kp * [1, 1, 0] + [0, 0, 1], 0).astype(np.float32)
+    kp[:, 2] = on
+    kp[~on] = 0
+    return crop, kp

@@ -1,0 +1,263 @@
+"""``dpg sample | swap | transfer | interpolate | invert | virtual-market``: the generation API
+(``dpg.inference.PersonGenerator``) on the command line. Every command writes files under
+``--out`` and takes ``--checkpoint`` (default: the bundled weights; a path or a Hub repo id).
+
+People on the command line are photos (``PHOTO``, the person found by mediapipe) or
+``IMAGE@KEYPOINTS`` pairs: an image already at the model's size with a keypoint file
+(``dpg keypoints --json`` output or an OpenPose JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from dpg.errors import UserError
+
+
+def _generator(args):
+    from dpg.inference import PersonGenerator
+
+    return PersonGenerator.from_checkpoint(args.checkpoint, args.device)
+
+
+def _common(p):
+    p.add_argument("--checkpoint", default=None, help="weights: a .safetensors path or a Hub repo id (default: bundled)")
+    p.add_argument("--out", default="out", help="output folder (default: out)")
+    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
+
+
+def _save(images: np.ndarray, out: Path, stem: str, scale: int = 1) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, img in enumerate(images):
+        path = out / (f"{stem}.png" if len(images) == 1 else f"{stem}-{i:03d}.png")
+        pil = Image.fromarray(img)
+        if scale > 1:
+            pil = pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST)
+        pil.save(path)
+        paths.append(path)
+    return paths
+
+
+def _strip(images: np.ndarray) -> np.ndarray:
+    return np.concatenate(list(images), axis=1)
+
+
+def read_keypoints(path: str) -> np.ndarray:
+    """Keypoints ``[18, 3]`` from ``dpg keypoints --json`` output or an OpenPose JSON."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise UserError(f"cannot read keypoints from {path}: {err}") from None
+    if isinstance(data, list):
+        data = data[0] if data else {}
+    if isinstance(data, dict) and "keypoints" in data:
+        kp = np.asarray(data["keypoints"], dtype=np.float32)
+        if kp.shape != (18, 3):
+            raise UserError(f"{path}: 'keypoints' must be 18 rows of [x, y, visible], got shape {kp.shape}")
+        return kp
+    if isinstance(data, dict) and "people" in data:
+        from dpg.pose.formats import openpose_to_keypoints
+
+        return np.asarray(openpose_to_keypoints(data), dtype=np.float32).reshape(-1, 18, 3)[0]
+    raise UserError(f"{path} is neither a dpg keypoints file nor an OpenPose JSON")
+
+
+def load_person(gen, spec: str):
+    """A person on the command line -> ``(Factors of one, crop uint8, keypoints [18, 3])``."""
+    if "@" in spec and not os.path.exists(spec):
+        image_path, kp_path = spec.split("@", 1)
+        from dpg.pose.images import load_image
+
+        image = load_image(image_path)
+        kp = read_keypoints(kp_path)
+        if image.shape[:2] != (gen.height, gen.width):
+            raise UserError(f"{image_path} is {image.shape[0]}x{image.shape[1]}; IMAGE@KEYPOINTS needs a {gen.height}x{gen.width} image (pass a photo alone to crop it)")
+        return gen.encode(image[None], kp[None]), image, kp
+    return gen.encode_photo(spec)
+
+
+# ----------------------------------------------------------------------------------------
+
+
+def cmd_sample(args) -> int:
+    gen = _generator(args)
+    n = args.n
+    seeds = {f: [getattr(args, f"{f}_seed") + i * (f not in args.fix) for i in range(n)] for f in ("fg", "bg", "pose")}
+    if "bg" not in gen.factors:
+        seeds["bg"] = None
+    factors = gen.sample(fg=seeds["fg"], bg=seeds["bg"], pose=seeds["pose"])
+    images = gen.compose(factors)
+    paths = _save(images, Path(args.out), "sample", args.scale)
+    _save(_strip(images)[None], Path(args.out), "sample-strip", args.scale)
+    print(f"wrote {len(paths)} samples to {args.out}")
+    return 0
+
+
+def cmd_swap(args) -> int:
+    gen = _generator(args)
+    a, crop_a, _ = load_person(gen, args.a)
+    b, crop_b, _ = load_person(gen, args.b)
+    if args.parts:
+        out = gen.swap_parts(a, b, args.parts)
+    else:
+        out = gen.swap(a, b, args.factors)
+    image = gen.compose(out)
+    _save(image, Path(args.out), "swap", args.scale)
+    _save(_strip(np.stack([crop_a, crop_b, image[0]]))[None], Path(args.out), "swap-strip", args.scale)
+    print(f"wrote {args.out}/swap.png (A, B, result in swap-strip.png)")
+    return 0
+
+
+def cmd_transfer(args) -> int:
+    gen = _generator(args)
+    a, crop_a, _ = load_person(gen, args.a)
+    if args.pose_json:
+        kp = read_keypoints(args.pose_json)
+    else:
+        _, _, kp = load_person(gen, args.pose)
+    image = gen.compose(gen.with_pose(a, kp[None]))
+    _save(image, Path(args.out), "transfer", args.scale)
+    print(f"wrote {args.out}/transfer.png")
+    return 0
+
+
+def _write_gif(frames: np.ndarray, path: Path, scale: int, ms: int = 120) -> None:
+    pil = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST) for f in frames]
+    pil = pil + pil[-2:0:-1]  # there and back, so the loop has no jump
+    pil[0].save(path, save_all=True, append_images=pil[1:], duration=ms, loop=0)
+
+
+def cmd_interpolate(args) -> int:
+    gen = _generator(args)
+    factors = gen.factors if args.factor == "all" else (args.factor,)
+    if args.a and args.b:
+        a, _, _ = load_person(gen, args.a)
+        b, _, _ = load_person(gen, args.b)
+        fac, ia, ib = gen.inverse_interpolate(a, b, args.steps, args.method, factors)
+        print("inversion residuals (|Phi(z) - e| / |e|): " + ", ".join(f"{f} {float(ia.residual[f][0]):.3f}/{float(ib.residual[f][0]):.3f}" for f in ia.z))
+    else:
+        z1 = {f: gen.noise(f, [args.seed_a])[0] for f in gen.factors}
+        z2 = {f: gen.noise(f, [args.seed_b])[0] for f in gen.factors}
+        fac = gen.interpolate(z1, z2, args.steps, args.method, factors)
+    frames = gen.compose(fac)
+    out = Path(args.out)
+    _save(_strip(frames)[None], out, "interpolation", args.scale)
+    _write_gif(frames, out / "interpolation.gif", args.scale)
+    print(f"wrote {out}/interpolation.png and {out}/interpolation.gif ({args.steps} steps, {args.method}, {','.join(factors)})")
+    return 0
+
+
+def cmd_invert(args) -> int:
+    gen = _generator(args)
+    a, crop, _ = load_person(gen, args.a)
+    inv = gen.invert(a, iters=args.iters)
+    fac = gen.interpolate({f: inv.z[f][0] for f in inv.z}, {f: inv.z[f][0] for f in inv.z}, 1)
+    recon = gen.compose(gen.encode(crop[None], a.keypoints.cpu().numpy()))
+    image = gen.compose(fac)
+    out = Path(args.out)
+    _save(_strip(np.stack([crop, recon[0], image[0]]))[None], out, "invert", args.scale)
+    np.savez(out / "z.npz", **{f: inv.z[f].cpu().numpy() for f in inv.z})
+    for f in inv.z:
+        print(f"{f}: residual {float(inv.residual[f][0]):.4f} of the embedding norm")
+    print(f"wrote {out}/invert.png (input, reconstruction, from noise) and {out}/z.npz")
+    return 0
+
+
+def cmd_virtual_market(args) -> int:
+    from tqdm import tqdm
+
+    from dpg.data.annotations import write_annotation_csv
+
+    gen = _generator(args)
+    out = Path(args.out) / "bounding_box_train"
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(args.seed)
+    real_poses = None
+    if args.poses:
+        from dpg.data.annotations import read_annotation_csv
+
+        _, real_poses = read_annotation_csv(args.poses, (gen.height, gen.width))
+        real_poses = real_poses[real_poses[..., 2].sum(-1) >= 8]  # people, not fragments
+    names, kps = [], []
+    for ident in tqdm(range(args.identities), unit="id"):
+        m = args.per_identity
+        fg = [args.seed * 100_003 + ident] * m
+        bg = [int(s) for s in rng.integers(0, 2**31, m)] if "bg" in gen.factors else None
+        if real_poses is not None:
+            kp = real_poses[rng.integers(0, len(real_poses), m)]
+            factors = gen.with_pose(gen.sample(fg=fg, bg=bg, pose=[0] * m), kp)
+        else:
+            factors = gen.sample(fg=fg, bg=bg, pose=[int(s) for s in rng.integers(0, 2**31, m)])
+        images = gen.compose(factors)
+        for k, img in enumerate(images):
+            cam = int(rng.integers(1, 7))
+            name = f"{ident + 1:04d}_c{cam}s1_{k:06d}_01.jpg"
+            Image.fromarray(img).save(out / name, quality=95)
+            names.append(name)
+            kps.append(factors.keypoints[k].cpu().numpy())
+    write_annotation_csv(Path(args.out) / "market-annotation-train.csv", names, np.stack(kps))
+    print(f"wrote {len(names)} images of {args.identities} identities to {out}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sample", help="sample people from noise, one seed per factor")
+    _common(p)
+    p.add_argument("-n", type=int, default=8, help="how many people (default 8)")
+    p.add_argument("--fg-seed", type=int, default=0)
+    p.add_argument("--bg-seed", type=int, default=0)
+    p.add_argument("--pose-seed", type=int, default=0)
+    p.add_argument("--fix", nargs="*", default=[], choices=["fg", "bg", "pose"], help="factors kept the same across the n people")
+    p.add_argument("--scale", type=int, default=2, help="nearest-neighbour upscaling of the written PNGs")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("swap", help="take factors (or body parts) of person B into person A")
+    _common(p)
+    p.add_argument("a", help="PHOTO or IMAGE@KEYPOINTS.json")
+    p.add_argument("b", help="PHOTO or IMAGE@KEYPOINTS.json")
+    p.add_argument("--factors", nargs="+", default=["bg"], choices=["fg", "bg", "pose"])
+    p.add_argument("--parts", nargs="+", default=None, help="swap body-ROI embeddings instead, e.g. upper_body")
+    p.add_argument("--scale", type=int, default=2)
+    p.set_defaults(func=cmd_swap)
+
+    p = sub.add_parser("transfer", help="pose transfer: A's appearance in another pose")
+    _common(p)
+    p.add_argument("a", help="PHOTO or IMAGE@KEYPOINTS.json")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--pose", help="a PHOTO (or IMAGE@KEYPOINTS.json) whose pose to use")
+    g.add_argument("--pose-json", help="a keypoints file (dpg keypoints --json, or OpenPose JSON) in the model's pixels")
+    p.add_argument("--scale", type=int, default=2)
+    p.set_defaults(func=cmd_transfer)
+
+    p = sub.add_parser("interpolate", help="interpolate between two seeds, or two people (inverse interpolation)")
+    _common(p)
+    p.add_argument("--seed-a", type=int, default=0)
+    p.add_argument("--seed-b", type=int, default=1)
+    p.add_argument("--a", help="PHOTO or IMAGE@KEYPOINTS.json (with --b: inverse interpolation)")
+    p.add_argument("--b")
+    p.add_argument("--factor", default="all", choices=["all", "fg", "bg", "pose"])
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--method", default="lerp", choices=["lerp", "slerp"])
+    p.add_argument("--scale", type=int, default=2)
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser("invert", help="find the noise codes of a person (section 4.4)")
+    _common(p)
+    p.add_argument("a", help="PHOTO or IMAGE@KEYPOINTS.json")
+    p.add_argument("--iters", type=int, default=500)
+    p.add_argument("--scale", type=int, default=2)
+    p.set_defaults(func=cmd_invert)
+
+    p = sub.add_parser("virtual-market", help="a Virtual Market re-ID set in Market-1501 layout (section 4.6)")
+    _common(p)
+    p.add_argument("--identities", type=int, default=500)
+    p.add_argument("--per-identity", type=int, default=24)
+    p.add_argument("--poses", default=None, help="annotation CSV of real poses (default: sampled poses)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_virtual_market)

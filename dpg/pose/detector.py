@@ -1,0 +1,245 @@
+"""Photo -> COCO-18 keypoints with mediapipe's pose model, and a crop box for the generator.
+
+The paper (section 4, and PG2 before it) takes keypoints from OpenPose's COCO model; a user
+of the editor has a photo instead. mediapipe's legacy ``solutions.pose`` with
+``model_complexity=1`` is the one pose model whose weights ship inside a pip wheel
+(mediapipe 0.10.21; complexities 0 and 2 would download theirs), so it runs offline.
+
+What mediapipe needs, learned on the 20 Market-1501 crops of ``bench/bench_keypoints.py``:
+
+* its person detector works on a 224x224 letterbox of the whole input and misses people who
+  fill the frame: on tight 64x128 pedestrian crops it found 9 of 20 as they are and 18 with
+  the crop centred on a black square canvas twice the crop's height. So every photo is put
+  on such a canvas (``CONTEXTS[0]``), and if nothing is found, on a plain square one
+  (``CONTEXTS[1]``, mediapipe's own letterbox, for small people in large scenes);
+* a square input also keeps its landmark projection exact (it warns otherwise);
+* small photos are upscaled and large ones downscaled first so the long side is within
+  ``LONG_SIDE``; results are mapped back to the photo's pixels.
+
+mediapipe's legacy pose solution finds **one person** per photo: with several people in the
+frame it returns one of them (usually the largest, most frontal). Crop the photo to the
+person you want first. It finds people seen from behind or on bicycles less reliably.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from dpg.errors import UserError
+from dpg.keypoints import JOINTS
+from dpg.pose.formats import MEDIAPIPE_LANDMARKS, MEDIAPIPE_THRESHOLD, mediapipe_to_keypoints
+from dpg.pose.images import ImageSource, load_image, resize
+
+# Canvas side as a multiple of the photo's long side, tried in order until a person is found.
+CONTEXTS = (2.0, 1.0)
+# The photo is resized so that its long side is within this range before detection.
+LONG_SIDE = (512, 1920)
+# Fewer pixels than this on a side cannot show a person mediapipe could find.
+MIN_SIDE = 16
+# Box aspect ratios (width / height) of the paper's datasets.
+MARKET_ASPECT = 0.5  # 64x128
+DEEPFASHION_ASPECT = 1.0  # 256x256
+# Margin around the joints, as a fraction of the person's joint extent. The Market crops leave
+# a median 0.09 of it above the top joint and 0.12 below the bottom one (12936 annotations).
+BOX_PAD = 0.1
+
+NO_PERSON = (
+    "No person found in the photo{where}. Use a photo of one person, upright and mostly in the "
+    "frame, with the head visible; crop it around the person if they are small or among others"
+)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One person found in a photo.
+
+    Attributes:
+        keypoints: float32 ``[18, 3]`` ``(x, y, v)`` in the photo's pixels (dpg's convention).
+        box: ``(x0, y0, x1, y1)`` integer pixel edges of a crop of the requested aspect ratio
+            around the person (``PIL.Image.crop`` convention; may extend beyond the photo).
+        score: mean mediapipe visibility of the 17 joints dpg takes from it, in [0, 1]
+            (the legacy API reports no detection score).
+        landmarks: float32 ``[33, 3]`` mediapipe's own landmarks ``(x, y, visibility)`` in
+            the photo's pixels, for callers that want hands, heels or toes.
+    """
+
+    keypoints: np.ndarray
+    box: tuple[int, int, int, int]
+    score: float
+    landmarks: np.ndarray
+
+    def to_json(self) -> dict:
+        """The documented JSON object: joint names, ``[x, y, visible]`` rows and the box."""
+        return {
+            "joints": list(JOINTS),
+            "keypoints": [[round(float(x), 2), round(float(y), 2), int(v > 0)] for x, y, v in self.keypoints],
+            "box": [int(v) for v in self.box],
+        }
+
+
+def box_for(
+    keypoints: np.ndarray,
+    aspect: float = MARKET_ASPECT,
+    pad: float = BOX_PAD,
+    image_size: tuple[int, int] | None = None,
+) -> tuple[int, int, int, int]:
+    """A crop box of ``aspect`` (width / height) around a person's visible joints.
+
+    The joints' extent grows by ``pad`` times its larger side on every side, then along its
+    short side to the aspect ratio, centred on the joints. Given the photo's
+    ``(height, width)``, the box is shifted to lie inside the photo where it fits; where it
+    is larger than the photo it stays centred on the person (crop with padding then).
+
+    Returns:
+        ``(x0, y0, x1, y1)`` integer pixel edges (``PIL.Image.crop`` convention).
+
+    Raises:
+        ValueError: no visible joint.
+    """
+    kp = np.asarray(keypoints, dtype=np.float32)
+    visible = kp[:, 2] > 0
+    if not visible.any():
+        raise ValueError("box_for needs at least one visible joint")
+    # Pixel edges: a joint at pixel centre x covers [x, x + 1) in edge coordinates.
+    lo = kp[visible, :2].min(axis=0) + 0.5
+    hi = kp[visible, :2].max(axis=0) + 0.5
+    extent = hi - lo
+    margin = pad * max(float(extent.max()), 1.0)
+    w, h = extent + 2 * margin
+    h = max(h, w / aspect)
+    h_int = max(1, round(h))
+    w_int = max(1, round(h_int * aspect))
+    cx, cy = (lo + hi) / 2
+    x0, y0 = round(cx - w_int / 2), round(cy - h_int / 2)
+    if image_size is not None:
+        img_h, img_w = image_size
+        if w_int <= img_w:
+            x0 = min(max(x0, 0), img_w - w_int)
+        if h_int <= img_h:
+            y0 = min(max(y0, 0), img_h - h_int)
+    return (x0, y0, x0 + w_int, y0 + h_int)
+
+
+class PoseDetector:
+    """mediapipe's legacy pose solution wrapped for single photos.
+
+    The mediapipe graph is created on first use (about a second) and reused; ``detect`` is
+    serialised by a lock, as the graph is not safe to call from several threads (Gradio runs
+    handlers in a pool). ``close()`` or a ``with`` block frees it.
+
+    Args:
+        visibility_threshold: a landmark with mediapipe visibility below this is missing.
+        min_detection_confidence: mediapipe's person-detector threshold.
+    """
+
+    def __init__(self, visibility_threshold: float = MEDIAPIPE_THRESHOLD, min_detection_confidence: float = 0.5):
+        self.visibility_threshold = visibility_threshold
+        self.min_detection_confidence = min_detection_confidence
+        self._pose = None
+        self._lock = threading.Lock()
+
+    def _graph(self):
+        if self._pose is None:
+            try:
+                from mediapipe.python.solutions import pose as mp_pose
+            except ImportError as err:
+                raise UserError(f"photo keypoints need mediapipe: pip install mediapipe==0.10.21 ({err})") from None
+            # model_complexity=1: the only pose model inside the wheel (0 and 2 download).
+            self._pose = mp_pose.Pose(
+                static_image_mode=True,
+                model_complexity=1,
+                enable_segmentation=False,
+                min_detection_confidence=self.min_detection_confidence,
+            )
+        return self._pose
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pose is not None:
+                self._pose.close()
+                self._pose = None
+
+    def __enter__(self) -> PoseDetector:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def landmarks(self, image: np.ndarray) -> np.ndarray | None:
+        """mediapipe's 33 landmarks of uint8 RGB ``[H, W, 3]``, in its pixels, or None.
+
+        Returns float32 ``[33, 3]`` ``(x, y, visibility)`` with pixel centres at integers.
+        """
+        height, width = image.shape[:2]
+        long_side = max(height, width)
+        # Resize so the long side is within LONG_SIDE (upscaling tiny crops helps the
+        # landmark model, which sees the person at 256x256; huge photos only cost time).
+        scale = min(max(1.0, LONG_SIDE[0] / long_side), LONG_SIDE[1] / long_side)
+        h_s, w_s = max(1, round(height * scale)), max(1, round(width * scale))
+        scaled = resize(image, h_s, w_s)
+        for context in CONTEXTS:
+            side = math.ceil(context * max(h_s, w_s))
+            oy, ox = (side - h_s) // 2, (side - w_s) // 2
+            canvas = np.zeros((side, side, 3), np.uint8)  # black, as mediapipe's letterbox
+            canvas[oy : oy + h_s, ox : ox + w_s] = scaled
+            with self._lock:
+                result = self._graph().process(canvas)
+            if result.pose_landmarks is None:
+                continue
+            lm = np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark], np.float32)
+            # mediapipe's [0, 1] spans the canvas' pixel edges; ours puts pixel centres at
+            # integers. Canvas -> scaled photo -> photo, one axis at a time.
+            lm[:, 0] = (lm[:, 0] * side - ox) * (width / w_s) - 0.5
+            lm[:, 1] = (lm[:, 1] * side - oy) * (height / h_s) - 0.5
+            return lm
+        return None
+
+    def detect(
+        self,
+        image: ImageSource,
+        aspect: float = MARKET_ASPECT,
+        pad: float = BOX_PAD,
+        name: str | None = None,
+    ) -> Detection:
+        """Find the person in a photo.
+
+        Args:
+            image: anything ``load_image`` accepts (a uint8 ``[H, W, 3]`` array, a path...).
+            aspect: the crop box's width / height: 0.5 for Market-1501, 1 for DeepFashion.
+            pad: the box's margin, see ``box_for``.
+            name: how error messages call the photo (defaults to its path, if given one).
+
+        Returns:
+            A ``Detection`` in the photo's pixels (after EXIF rotation).
+
+        Raises:
+            UserError: not an image, too small, or no person found.
+        """
+        if name is None and isinstance(image, (str, os.PathLike)):
+            name = os.fspath(image)
+        photo = load_image(image)
+        height, width = photo.shape[:2]
+        where = f" {name}" if name else ""
+        if min(height, width) < MIN_SIDE:
+            raise UserError(
+                f"The photo{where} is {width}x{height} pixels, too small to find a person in; use one at "
+                f"least {MIN_SIDE} pixels on each side (a person crop is best at 64x128 or more)"
+            )
+        lm = self.landmarks(photo)
+        if lm is None:
+            raise UserError(NO_PERSON.format(where=where))
+        keypoints = mediapipe_to_keypoints(lm, self.visibility_threshold, image_size=(height, width))
+        if not (keypoints[:, 2] > 0).any():
+            raise UserError(NO_PERSON.format(where=where))
+        taken = [MEDIAPIPE_LANDMARKS.index(j) for j in JOINTS if j in MEDIAPIPE_LANDMARKS]
+        return Detection(
+            keypoints=keypoints,
+            box=box_for(keypoints, aspect, pad, image_size=(height, width)),
+            score=float(lm[taken, 2].mean()),
+            landmarks=lm,
+        )
