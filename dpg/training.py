@@ -22,10 +22,14 @@ def autocast(device: torch.device, enabled: bool):
     return contextlib.nullcontext()
 
 
-def stage1_step(net, disc, opt_g, opt_d, batch: dict, cfg, step: int, amp: bool = False) -> dict:
+def stage1_step(net, disc, opt_g, opt_d, batch: dict, cfg, step: int, amp: bool = False, sync_disc=None) -> dict:
     """One stage-I step on a batch of ``image, mask, rois, roi_vis, keypoints`` tensors.
 
     ``net`` is the ``ReconstructionNetwork`` (possibly DDP-wrapped), ``cfg`` a ``Stage1Train``.
+    ``disc`` is a plain module: it is frozen during the generator's update, and under
+    torchrun its gradients are averaged by ``sync_disc(disc)`` (DDP would need one forward
+    per backward, while D1 sees real and reconstructed images in separate passes, as the
+    reference, so that batch normalisation never mixes them).
     The discriminator joins after ``cfg.adv_start`` steps of L1 alone (0 = from the start, as
     the reference). Returns float losses.
     """
@@ -38,7 +42,9 @@ def stage1_step(net, disc, opt_g, opt_d, batch: dict, cfg, step: int, amp: bool 
         loss_g = cfg.l1_weight * l1
         stats = {"l1": l1.detach()}
         if adversarial:
+            disc.requires_grad_(False)
             g_adv = losses.g_loss_nsgan(disc(out).float())
+            disc.requires_grad_(True)
             loss_g = loss_g + cfg.adv_weight * g_adv
             stats["g_adv"] = g_adv.detach()
     opt_g.zero_grad(set_to_none=True)
@@ -49,6 +55,8 @@ def stage1_step(net, disc, opt_g, opt_d, batch: dict, cfg, step: int, amp: bool 
             d = losses.d_loss_nsgan(disc(image).float(), disc(out.detach()).float())
         opt_d.zero_grad(set_to_none=True)
         d.backward()
+        if sync_disc is not None:
+            sync_disc(disc)
         opt_d.step()
         stats["d"] = d.detach()
     stats["loss"] = loss_g.detach()

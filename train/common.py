@@ -89,6 +89,15 @@ class Dist:
         ids = [self.device.index] if self.device.type == "cuda" else None
         return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
+    def average_grads(self, module) -> None:
+        """All-reduce (mean) the gradients of a module that is not DDP-wrapped."""
+        if self.world == 1:
+            return
+        for p in module.parameters():
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+                p.grad /= self.world
+
     def barrier(self) -> None:
         if self.world > 1:
             dist.barrier()

@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     torch.manual_seed(cfg.run.seed)  # identical initial weights on every rank
     model = DisentangledPersonModel(cfg).to(d.device)
     disc = ImageDiscriminator(m.disc_channels, (m.height, m.width)).to(d.device)
-    net, ddisc = d.wrap(model.stage1), d.wrap(disc)
+    net = d.wrap(model.stage1)
     opt_g = torch.optim.Adam(model.stage1.parameters(), tc.lr, betas=tc.betas)
     opt_d = torch.optim.Adam(disc.parameters(), tc.lr, betas=tc.betas)
     run = Run(args.out or f"runs/stage1-{cfg.name}", cfg, d.main, not args.no_progress)
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
             lr = lr_at(tc.lr, step, tc.lr_halve_every)
             set_lr(opt_g, lr)
             set_lr(opt_d, lr)
-            stats = stage1_step(net, ddisc, opt_g, opt_d, to_device(batch, d.device), tc, step, cfg.run.amp)
+            stats = stage1_step(net, disc, opt_g, opt_d, to_device(batch, d.device), tc, step, cfg.run.amp, d.average_grads)
             run.log(step, stats, cfg.run.log_every)
             done = step + 1
             if done % cfg.run.checkpoint_every == 0 or done == tc.steps:
