@@ -112,6 +112,7 @@ class RunConfig:
     keep_checkpoints: int = 3
     workers: int = 2
     amp: bool = True  # bf16 autocast on CUDA; ignored on the CPU
+    max_minutes: float = 0.0  # wall-clock budget of one trainer run (0 = none): stop, save, export
 
 
 @dataclass(frozen=True)

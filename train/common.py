@@ -188,6 +188,11 @@ class Run:
             (self.dir / "samples").mkdir(exist_ok=True)
             (self.dir / "config.json").write_text(checkpoint.config_json(cfg) + "\n")
 
+    def out_of_time(self) -> bool:
+        """True once the run has used its ``run.max_minutes`` (a fixed-time training budget)."""
+        limit = self.cfg.run.max_minutes
+        return limit > 0 and time.time() - self.t0 > 60 * limit
+
     # -- logging
     def start(self, first: int, total: int) -> None:
         if self.main and self.progress:

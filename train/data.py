@@ -13,19 +13,43 @@ from dpg.config import Config
 from dpg.errors import UserError
 
 
-def stage1_dataset(cfg: Config, root: str | None, split: str):
+UNBOUNDED = 2**40  # the renderer's epoch length: every index is a new person
+
+
+class Interleave(torch.utils.data.Dataset):
+    """Item ``i`` of ``datasets[i % k]`` at ``i // k``: an even mix of unbounded streams."""
+
+    def __init__(self, *datasets):
+        self.datasets = datasets
+
+    def __len__(self) -> int:
+        return UNBOUNDED
+
+    def __getitem__(self, index: int):
+        k = len(self.datasets)
+        return self.datasets[index % k][index // k]
+
+
+def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None = None):
     """Items with ``image, keypoints, mask, rois, roi_vis`` at the model's size.
 
     ``split`` is ``train`` or ``val``; for a real root ``val`` is its test split. Flip
     augmentation (the paper's) applies to real training data; the renderer draws mirrored
-    views itself.
+    views itself. With procedural people, ``poses`` (an annotation CSV of real poses at the
+    model's size) makes half of the training people take real poses.
     """
     m = cfg.model
     if root is None:
         from dpg.data.geometry import WithGeometry
-        from dpg.data.synthetic import SyntheticPeople
+        from dpg.data.synthetic import SyntheticPeople, load_poses
 
-        people = SyntheticPeople(split="train" if split == "train" else "val", height=m.height, width=m.width)
+        style = "studio" if m.height >= 256 else "market"
+        split = "train" if split == "train" else "val"
+        people = SyntheticPeople(UNBOUNDED, split=split, style=style, size=(m.height, m.width), seed=cfg.run.seed)
+        if poses and split == "train":
+            real = SyntheticPeople(UNBOUNDED, split=split, style=style, size=(m.height, m.width), seed=cfg.run.seed + 1,
+                                   poses=load_poses(poses))  # fmt: skip
+            people = Interleave(people, real)
         return WithGeometry(people, m.height, m.width, m.mask_radius)
     if not os.path.isdir(root):
         raise UserError(f"--data {root} is not a folder: pass a Market-1501 or DeepFashion root")
@@ -54,14 +78,20 @@ def pose_keypoints(cfg: Config, csvs: list[str], procedural: int, split: str) ->
         _, kp = read_annotation_csv(path, (m.height, m.width))
         parts.append(kp)
     if procedural:
-        from dpg.data.synthetic import sample_poses
-
-        parts.append(sample_poses(procedural, m.height, m.width, split=split))
+        parts.append(procedural_poses(procedural, (m.height, m.width), split, cfg.run.seed))
     if not parts:
         raise UserError("no poses: pass --keypoints CSV and/or --procedural N")
     kp = np.concatenate(parts).astype(np.float32)
     kp = kp[kp[..., 2].sum(-1) > 0]
     return torch.from_numpy(kp)
+
+
+def procedural_poses(n: int, size: tuple[int, int], split: str = "train", seed: int = 0) -> np.ndarray:
+    """``n`` poses ``[n, 18, 3]`` of the renderer's pose sampler, from ``split``'s seeds."""
+    from dpg.data.synthetic import factor_seed, sample_pose
+
+    style = "studio" if size[0] >= 256 else "market"
+    return np.stack([sample_pose(factor_seed(split, "pose", i, seed), size, style).keypoints() for i in range(n)])
 
 
 def flip_batch(batch: dict, width: int) -> dict:

@@ -30,6 +30,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", default=None)
     p.add_argument("--stages", default="pose_ae,stage1,stage2,export")
     p.add_argument("--export", default="assets/dpg-demo.safetensors")
+    p.add_argument("--minutes", default="0,0,0", help="wall-clock budgets of pose_ae,stage1,stage2 (0 = none)")
     args = p.parse_args(argv)
     out = Path(args.out)
     common = ["--preset", args.preset, "--no-progress"] + [x for s in args.set for x in ("--set", s)]
@@ -37,20 +38,22 @@ def main(argv=None) -> int:
         common += ["--device", args.device]
     kp = [x for k in args.keypoints for x in ("--keypoints", k)]
     stages = args.stages.split(",")
+    budget = dict(zip(("pose_ae", "stage1", "stage2"), (["--set", f"run.max_minutes={m}"] for m in args.minutes.split(","))))
     t0 = time.time()
     if "pose_ae" in stages:
-        rc = pose_ae.main(common + kp + ["--procedural", str(args.procedural), "--out", str(out / "pose_ae")])
+        rc = pose_ae.main(common + budget["pose_ae"] + kp + ["--procedural", str(args.procedural), "--out", str(out / "pose_ae")])
         if rc:
             return rc
         print(f"[demo] pose auto-encoder done after {time.time() - t0:.0f}s", flush=True)
     if "stage1" in stages:
-        rc = stage1.main(common + ["--out", str(out / "stage1")])
+        poses = ["--poses", args.keypoints[0]] if args.keypoints else []
+        rc = stage1.main(common + budget["stage1"] + poses + ["--out", str(out / "stage1")])
         if rc:
             return rc
         print(f"[demo] stage I done after {time.time() - t0:.0f}s", flush=True)
     if "stage2" in stages:
         init = ["--init", str(out / "stage1" / "stage1.safetensors"), "--init", str(out / "pose_ae" / "pose_ae.safetensors")]
-        rc = stage2.main(common + init + kp + ["--procedural", str(args.procedural), "--out", str(out / "stage2")])
+        rc = stage2.main(common + budget["stage2"] + init + kp + ["--procedural", str(args.procedural), "--out", str(out / "stage2")])
         if rc:
             return rc
         print(f"[demo] stage II done after {time.time() - t0:.0f}s", flush=True)

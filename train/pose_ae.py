@@ -53,8 +53,12 @@ def main(argv=None) -> int:
             set_lr(opt, lr_at(tc.lr, step, tc.lr_halve_every))
             stats = pose_ae_step(ae, opt, vectors[idx], tc.loss_weight)
             run.log(step, stats, cfg.run.log_every)
-            if (step + 1) % cfg.run.checkpoint_every == 0 or step + 1 == tc.steps:
+            stop = run.out_of_time()
+            if (step + 1) % cfg.run.checkpoint_every == 0 or step + 1 == tc.steps or stop:
                 run.save(step + 1, model, ["pose_ae"], {"ae": opt})
+            if stop:
+                print(f"time budget of {cfg.run.max_minutes} min used: stopping at step {step + 1}", flush=True)
+                break
     except Diverged as err:
         last = run.checkpoints()
         print(f"training stopped: {err}; the last good checkpoint is step {last[-1] if last else 'none'}", file=sys.stderr)

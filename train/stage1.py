@@ -38,7 +38,9 @@ def swap_grid(net, a: dict, b: dict) -> torch.Tensor:
 
 
 def main(argv=None) -> int:
-    args = parser(__doc__.splitlines()[0]).parse_args(argv)
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--poses", default=None, help="annotation CSV of real poses: half the procedural people take them")
+    args = p.parse_args(argv)
     cfg = resolve_config(args)
     if args.dry_run:
         print(config_json(cfg))
@@ -61,7 +63,7 @@ def main(argv=None) -> int:
             print(f"resumed from step {start}", flush=True)
 
     try:
-        data = stage1_dataset(cfg, args.data, "train")
+        data = stage1_dataset(cfg, args.data, "train", args.poses)
         held = stage1_dataset(cfg, args.data, "val")
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -79,19 +81,23 @@ def main(argv=None) -> int:
             stats = stage1_step(net, disc, opt_g, opt_d, to_device(batch, d.device), tc, step, cfg.run.amp, d.average_grads)
             run.log(step, stats, cfg.run.log_every)
             done = step + 1
-            if done % cfg.run.checkpoint_every == 0 or done == tc.steps:
+            stop = run.out_of_time()
+            if done % cfg.run.checkpoint_every == 0 or done == tc.steps or stop:
                 run.save(done, model, ["stage1"], {"g": opt_g, "d": opt_d}, {"discriminator": disc.state_dict()})
             if d.main and (done % cfg.run.sample_every == 0 or done == tc.steps):
                 model.eval()
                 save_image(swap_grid(model.stage1, *fixed), run.dir / "samples" / f"step-{done:07d}.png", nrow=n)
                 model.train()
+            if stop:
+                print(f"time budget of {cfg.run.max_minutes} min used: stopping at step {done}", flush=True)
+                break
     except Diverged as err:
         last = run.checkpoints()
         print(f"training stopped: {err}; the last good checkpoint is step {last[-1] if last else 'none'}", file=sys.stderr)
         run.close()
         return 1
     run.close()
-    path = run.export(model, ["stage1"], "stage1.safetensors", extra={"steps": tc.steps})
+    path = run.export(model, ["stage1"], "stage1.safetensors", extra={"steps": step + 1})
     if d.main:
         print(f"stage I done: {path}", flush=True)
     d.close()

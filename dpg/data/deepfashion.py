@@ -28,14 +28,13 @@ import re
 from typing import NamedTuple
 
 from dpg import keypoints as K
-from dpg.data.annotations import read_pairs_csv
-from dpg.data.folder import PairDataset, PoseImageDataset, derive_pairs
+from dpg.data.folder import PairDataset, PoseImageDataset, pairs_for_split
 from dpg.errors import UserError
 
 DEEPFASHION_SIZE = (256, 256)  # (height, width)
 SPLITS = ("train", "test")
 
-_NAME = re.compile(r"^fas?hion(MEN|WOMEN)(.+?)id(\d{8})(\d{2})_(\d)([A-Za-z]+)\.(?:jpg|jpeg|png)$")
+_NAME = re.compile(r"^fash?ion(MEN|WOMEN)(.+?)id(\d{8})(\d{2})_(\d)([A-Za-z]+)\.(?:jpg|jpeg|png)$")
 
 
 class DeepFashionName(NamedTuple):
@@ -129,12 +128,6 @@ class DeepFashionPairDataset(PairDataset):
         images = DeepFashionDataset(
             root, split, image_dir=image_dir, annotation_csv=annotation_csv, flip_prob=flip_prob, missing=missing
         )
-        path = os.fspath(pairs_csv) if pairs_csv is not None else os.path.join(root, f"fasion-pairs-{split}.csv")
-        if os.path.isfile(path) or pairs_csv is not None:
-            pairs, source = read_pairs_csv(path), path
-        elif split == "train":
-            pairs = derive_pairs(images.names, images.keypoints, images.identities)
-            source = f"pairs derived from {images.annotation_csv}"
-        else:
-            raise UserError(f"no pairs file {path}: the test pairs are fixed, they are not derived")
+        default = os.path.join(root, f"fasion-pairs-{split}.csv")
+        pairs, source = pairs_for_split(images, split, default, pairs_csv)
         super().__init__(images, pairs, source=source, missing=missing)

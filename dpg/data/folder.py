@@ -41,7 +41,7 @@ import torch
 from PIL import Image
 
 from dpg import keypoints as K
-from dpg.data.annotations import read_annotation_csv
+from dpg.data.annotations import read_annotation_csv, read_pairs_csv
 from dpg.errors import UserError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -117,6 +117,20 @@ def derive_pairs(
         if ok:
             groups.setdefault(int(ident), []).append(name)
     return [(a, b) for group in groups.values() for a in group for b in group if a != b]
+
+
+def pairs_for_split(
+    images: PoseImageDataset, split: str, default_csv: str, pairs_csv: str | os.PathLike | None = None
+) -> tuple[list[tuple[str, str]], str]:
+    """The pairs of a split and where they came from: ``pairs_csv`` if given, else
+    ``default_csv`` if it exists, else (train split only) ``derive_pairs`` over ``images``.
+    The test pairs are fixed by the literature, so a missing test pairs file is an error."""
+    path = os.fspath(pairs_csv) if pairs_csv is not None else default_csv
+    if pairs_csv is not None or os.path.isfile(path):
+        return read_pairs_csv(path), path
+    if split == "train":
+        return derive_pairs(images.names, images.keypoints, images.identities), f"pairs derived from {images.annotation_csv}"
+    raise UserError(f"no pairs file {path}: the {split} pairs are fixed, they are not derived")
 
 
 class PoseImageDataset(torch.utils.data.Dataset):

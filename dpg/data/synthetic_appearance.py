@@ -108,9 +108,10 @@ class Appearance:
     bag_side: int
 
     @cached_property
-    def palette(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(colours float32 [NUM_LABELS, 3], garment uint8 [NUM_LABELS])``: the colour of
-        each label and which garment's pattern covers it (0 none, 1 upper, 2 lower)."""
+    def palette(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(colours float32 [NUM_LABELS, 3], garment uint8 [NUM_LABELS], shade float32
+        [NUM_LABELS])``: the colour of each label, which garment's pattern covers it (0 none,
+        1 upper, 2 lower) and the label's shade (folds are darker), already in ``colours``."""
         return _palette(self)
 
 
@@ -171,14 +172,13 @@ def sample_appearance(seed: int, identity: int | None = None) -> Appearance:
     )  # fmt: skip
 
 
-def _palette(a: Appearance) -> tuple[np.ndarray, np.ndarray]:
+def _palette(a: Appearance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     P = Part
     col = np.zeros((NUM_LABELS, 3), np.float32)
     garment = np.zeros(NUM_LABELS, np.uint8)
     skin, up, low = np.array(a.skin), np.array(a.upper.colour), np.array(a.lower.colour)
     legs = np.array(a.tights) if a.tights is not None else skin
     long_sleeves = a.upper.kind in ("shirt", "jacket")
-    bare_arms = a.upper.kind in ("tank", "dress")
     trousers = a.lower.kind == "trousers"
     for part in (P.NECK, P.FACE, P.EAR, P.R_HAND, P.L_HAND, P.NECKLINE):
         col[part] = skin
@@ -189,7 +189,7 @@ def _palette(a: Appearance) -> tuple[np.ndarray, np.ndarray]:
     col[[P.TORSO, P.R_SLEEVE, P.L_SLEEVE, P.FOLD_UPPER]] = up
     garment[[P.TORSO, P.R_SLEEVE, P.L_SLEEVE, P.FOLD_UPPER]] = 1
     for part in (P.R_UPPER_ARM, P.L_UPPER_ARM, P.R_FOREARM, P.L_FOREARM):
-        covered = long_sleeves or (not bare_arms and part in (P.R_UPPER_ARM, P.L_UPPER_ARM) and False)
+        covered = long_sleeves  # t-shirts add a sleeve cap (R_SLEEVE) over the bare upper arm
         col[part] = up if covered else skin
         garment[part] = 1 if covered else 0
     col[[P.PELVIS, P.R_SHORT, P.L_SHORT, P.SKIRT, P.FOLD_LOWER]] = low
@@ -206,9 +206,10 @@ def _palette(a: Appearance) -> tuple[np.ndarray, np.ndarray]:
     col[P.INNER] = a.upper.colour2
     col[P.CUFF] = up * 0.9
     col[P.BELT] = (0.12, 0.08, 0.06)
-    col[P.FOLD_UPPER] *= 0.8  # folds are creases: the garment's colour, in shadow
-    col[P.FOLD_LOWER] *= 0.8
+    shade = np.ones(NUM_LABELS, np.float32)
+    shade[[P.FOLD_UPPER, P.FOLD_LOWER]] = 0.8  # folds are creases: the garment's colour, in shadow
+    col *= shade[:, None]
     col[P.EYE] = (0.08, 0.06, 0.06)
     col[P.MOUTH] = skin * np.array([0.78, 0.6, 0.6])
     col[P.EAR] *= 0.95
-    return col, garment
+    return col, garment, shade

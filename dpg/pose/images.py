@@ -53,8 +53,8 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             return _to_rgb(_upright(im), name)
     except UserError:
         raise
-    except Image.DecompressionBombError:
-        raise UserError(f"{name} is too large to decode safely; downscale it first") from None
+    except Image.DecompressionBombError:  # Pillow refuses before we can read the size
+        raise UserError(f"{name} has more than the {max_pixels / 1e6:.0f} megapixels dpg accepts; downscale it first") from None
     except UnidentifiedImageError:
         raise UserError(
             f"{name} is not an image Pillow can read; use a JPEG, PNG, WebP, BMP, TIFF or GIF photo"
