@@ -36,7 +36,7 @@ def read_reference(csv_path: str) -> dict[str, np.ndarray]:
     from dpg.data.annotations import read_annotation_csv
 
     names, keypoints = read_annotation_csv(csv_path)
-    return dict(zip(names, keypoints))
+    return dict(zip(names, keypoints, strict=True))
 
 
 def evaluate(detector: PoseDetector, image_dir: str, reference: dict[str, np.ndarray]) -> dict:
@@ -86,19 +86,25 @@ def summarise(r: dict) -> dict:
         "mean_px_face": float(np.nanmean(d[:, 14:])),
         "missed_of_found": int(r["missed"][found].sum()),
         "extra_of_found": int(r["extra"][found].sum()),
-        "per_joint_mean_px": {j: float(np.nanmean(d[:, k])) if np.isfinite(d[:, k]).any() else None for k, j in enumerate(JOINTS)},
+        "per_joint_mean_px": {
+            j: float(np.nanmean(d[:, k])) if np.isfinite(d[:, k]).any() else None for k, j in enumerate(JOINTS)
+        },
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=DEFAULT_DATA, help="folder with bounding_box_train/ and market-annotation-train.csv")
+    parser.add_argument(
+        "--data", default=DEFAULT_DATA, help="folder with bounding_box_train/ and market-annotation-train.csv"
+    )
     parser.add_argument("--json", help="also write the summary here")
     args = parser.parse_args(argv)
     image_dir = os.path.join(args.data, "bounding_box_train")
     csv_path = os.path.join(args.data, "market-annotation-train.csv")
     if not (os.path.isdir(image_dir) and os.path.isfile(csv_path)):
-        print(f"no Market data at {args.data} (need bounding_box_train/ and market-annotation-train.csv)", file=sys.stderr)
+        print(
+            f"no Market data at {args.data} (need bounding_box_train/ and market-annotation-train.csv)", file=sys.stderr
+        )
         return 2
     start = time.perf_counter()
     with PoseDetector() as detector:
@@ -106,13 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     s = summarise(result)
     s["seconds"] = round(time.perf_counter() - start, 1)
     print(f"person found in {s['found']} of {s['images']} crops ({s['seconds']} s)")
-    print(f"{s['joints_compared']} joints present in both: mean {s['mean_px']:.2f} px, median {s['median_px']:.2f} px, "
-          f"{100 * s['within_5px']:.0f}% within 5 px (crops are 64x128)")
+    print(
+        f"{s['joints_compared']} joints present in both: mean {s['mean_px']:.2f} px, median {s['median_px']:.2f} px, "
+        f"{100 * s['within_5px']:.0f}% within 5 px (crops are 64x128)"
+    )
     print(f"in found crops: {s['missed_of_found']} reference joints we call missing, {s['extra_of_found']} we add")
-    print(f"eyes and ears: {s['mean_px_face']:.2f} px as labelled, {s['mean_px_face_swapped']:.2f} px with left/right swapped")
+    face, swapped = s["mean_px_face"], s["mean_px_face_swapped"]
+    print(f"eyes and ears: {face:.2f} px as labelled, {swapped:.2f} px with left and right swapped")
     for joint, err in s["per_joint_mean_px"].items():
         print(f"  {joint:15s} {'-' if err is None else f'{err:5.2f}'}")
-    for name, found, d in zip(result["names"], result["found"], result["distance"]):
+    for name, found, d in zip(result["names"], result["found"], result["distance"], strict=True):
         print(f"  {name}  {'no person' if not found else f'{np.nanmean(d):5.2f} px'}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

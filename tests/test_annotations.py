@@ -49,6 +49,27 @@ def test_annotation_round_trip_rounds_and_marks_missing(tmp_path):
     assert (tmp_path / "k2.csv").read_bytes() == (tmp_path / "k.csv").read_bytes()
 
 
+def test_writer_refuses_what_the_format_cannot_hold(tmp_path):
+    kp = np.zeros((1, 18, 3), np.float32)
+    kp[0, 3] = (-2.0, 5.0, 1.0)
+    with pytest.raises(ValueError, match="joint 3 at .* left of or above the image"):
+        write_annotation_csv(tmp_path / "k.csv", ["a.jpg"], kp)
+    kp[0, 3] = (-0.4, 5.0, 1.0)  # rounds to 0: fine
+    write_annotation_csv(tmp_path / "k.csv", ["a.jpg"], kp)
+    assert read_annotation_csv(tmp_path / "k.csv")[1][0, 3].tolist() == [0, 5, 1]
+    with pytest.raises(ValueError, match="cannot be written"):
+        write_annotation_csv(tmp_path / "k.csv", ["a:b.jpg"], kp)
+
+
+def test_crlf_and_non_utf8_files(tmp_path):
+    names, _ = read_annotation_csv(write(tmp_path, (HEADER + GOOD).replace("\n", "\r\n")))
+    assert names == ["0001_c1s1_000001_01.jpg"]
+    path = tmp_path / "latin.csv"
+    path.write_bytes(HEADER.encode() + b"\xe9" + GOOD.encode())
+    with pytest.raises(UserError, match="not a UTF-8 text file"):
+        read_annotation_csv(path)
+
+
 def test_empty_annotation_file_reads_as_zero_rows(tmp_path):
     names, kp = read_annotation_csv(write(tmp_path, HEADER))
     assert names == [] and kp.shape == (0, 18, 3)
@@ -90,7 +111,11 @@ def test_pairs_round_trip_and_errors(tmp_path):
     write_pairs_csv(tmp_path / "p.csv", pairs)
     assert (tmp_path / "p.csv").read_text().splitlines()[0] == "from,to"
     assert read_pairs_csv(tmp_path / "p.csv") == pairs
-    for bad, line in [("from,to\na.jpg,b.jpg\na.jpg\n", 3), ("from,to\na.jpg,b.jpg,c.jpg\n", 2), ("from,to\n,b.jpg\n", 2)]:
+    for bad, line in [
+        ("from,to\na.jpg,b.jpg\na.jpg\n", 3),
+        ("from,to\na.jpg,b.jpg,c.jpg\n", 2),
+        ("from,to\n,b.jpg\n", 2),
+    ]:
         path = write(tmp_path, bad, "bad.csv")
         with pytest.raises(UserError, match=f"{path}:{line}: expected two image names"):
             read_pairs_csv(path)

@@ -75,51 +75,54 @@ def read_annotation_csv(
         one list only, an empty or duplicate name.
     """
     path = os.fspath(path)
-    limit_y, limit_x = image_size if image_size is not None else (MAX_COORDINATE, MAX_COORDINATE)
+    limit = image_size if image_size is not None else (MAX_COORDINATE, MAX_COORDINATE)
+    names, rows = _read_text(path, "annotation CSV", lambda handle: _parse_annotations(handle, path, limit))
+    keypoints = np.stack(rows) if rows else np.zeros((0, NUM_JOINTS, 3), np.float32)
+    return names, keypoints
+
+
+def _parse_annotations(handle, path: str, limit: tuple[int, int]) -> tuple[list[str], list[np.ndarray]]:
+    """The rows of an open annotation CSV: names and ``[18, 3]`` arrays (see the reader)."""
     names: list[str] = []
     rows: list[np.ndarray] = []
     seen: dict[str, int] = {}
-    try:
-        handle = open(path, encoding="utf-8")
-    except OSError as err:
-        raise UserError(f"cannot read annotation CSV {path}: {err.strerror}") from None
-    with handle:
-        header = handle.readline().strip()
-        if header != ANNOTATION_HEADER:
-            raise UserError(f"{path}:1: expected header {ANNOTATION_HEADER!r}, got {header[:60]!r}")
-        for lineno, line in enumerate(handle, start=2):
-            if not line.strip():
-                continue  # a trailing blank line is common and harmless
-            where = f"{path}:{lineno}"
-            fields = line.rstrip("\r\n").split(":")
-            if len(fields) != 3:
-                raise UserError(f"{where}: expected 3 ':'-separated columns (name, y list, x list), got {len(fields)}")
-            name = fields[0].strip()
-            if not name:
-                raise UserError(f"{where}: empty image name")
-            if name in seen:
-                raise UserError(f"{where}: image {name} already annotated on line {seen[name]}")
-            seen[name] = lineno
-            ys = _parse_coords(fields[1], where, "keypoints_y", limit_y)
-            xs = _parse_coords(fields[2], where, "keypoints_x", limit_x)
-            kp = np.zeros((NUM_JOINTS, 3), np.float32)
-            for j, (y, x) in enumerate(zip(ys, xs)):
-                if (y == -1) != (x == -1):
-                    raise UserError(f"{where}: joint {j} is missing (-1) in one list only (y={y}, x={x})")
-                if y != -1:
-                    kp[j] = (x, y, 1.0)
-            names.append(name)
-            rows.append(kp)
-    keypoints = np.stack(rows) if rows else np.zeros((0, NUM_JOINTS, 3), np.float32)
-    return names, keypoints
+    header = handle.readline().strip()
+    if header != ANNOTATION_HEADER:
+        raise UserError(f"{path}:1: expected header {ANNOTATION_HEADER!r}, got {header[:60]!r}")
+    for lineno, line in enumerate(handle, start=2):
+        if not line.strip():
+            continue  # a trailing blank line is common and harmless
+        where = f"{path}:{lineno}"
+        fields = line.rstrip("\r\n").split(":")
+        if len(fields) != 3:
+            raise UserError(f"{where}: expected 3 ':'-separated columns (name, y list, x list), got {len(fields)}")
+        name = fields[0].strip()
+        if not name:
+            raise UserError(f"{where}: empty image name")
+        if name in seen:
+            raise UserError(f"{where}: image {name} already annotated on line {seen[name]}")
+        seen[name] = lineno
+        ys = _parse_coords(fields[1], where, "keypoints_y", limit[0])
+        xs = _parse_coords(fields[2], where, "keypoints_x", limit[1])
+        kp = np.zeros((NUM_JOINTS, 3), np.float32)
+        for j, (y, x) in enumerate(zip(ys, xs)):
+            if (y == -1) != (x == -1):
+                raise UserError(f"{where}: joint {j} is missing (-1) in one list only (y={y}, x={x})")
+            if y != -1:
+                kp[j] = (x, y, 1.0)
+        names.append(name)
+        rows.append(kp)
+    return names, rows
 
 
 def write_annotation_csv(path: str | os.PathLike, names: Sequence[str], keypoints: np.ndarray) -> None:
     """Write ``names`` and ``keypoints`` ``[N, 18, 3]`` ``(x, y, v)`` in the community format.
 
-    Coordinates are rounded to the nearest integer; joints with ``v <= 0`` (or a NaN
-    coordinate) are written as ``-1``. The output is byte-compatible with the published
-    files (``": "`` before each list, ``", "`` between values, ``\\n`` line ends).
+    Coordinates are rounded to the nearest integer (half to even); joints with ``v <= 0`` (or
+    a NaN coordinate) are written as ``-1``. A present joint that rounds to a negative
+    coordinate raises ``ValueError``: the format cannot hold it. The output is byte-compatible
+    with the published files (``": "`` before each list, ``", "`` between values, ``\\n`` line
+    ends).
     """
     keypoints = np.asarray(keypoints, dtype=np.float64)
     if keypoints.ndim != 3 or keypoints.shape[1:] != (NUM_JOINTS, 3):
@@ -131,8 +134,15 @@ def write_annotation_csv(path: str | os.PathLike, names: Sequence[str], keypoint
         if ":" in name or "\n" in name:
             raise ValueError(f"image name {name!r} cannot be written: it holds ':' or a newline")
         present = (kp[:, 2] > 0) & np.isfinite(kp[:, :2]).all(axis=1)
-        ys = [int(round(y)) if p else -1 for y, p in zip(kp[:, 1], present)]
-        xs = [int(round(x)) if p else -1 for x, p in zip(kp[:, 0], present)]
+        xy = np.where(present[:, None], np.rint(kp[:, :2]), -1).astype(np.int64)  # [18, 2]
+        outside = present & (xy < 0).any(axis=1)
+        if outside.any():
+            j = int(np.flatnonzero(outside)[0])
+            raise ValueError(
+                f"{name}: joint {j} at ({kp[j, 0]:.1f}, {kp[j, 1]:.1f}) is left of or above the image; "
+                "the format has no negative coordinates (mark the joint missing)"
+            )
+        ys, xs = xy[:, 1].tolist(), xy[:, 0].tolist()
         lines.append(f"{name}: {json.dumps(ys)}: {json.dumps(xs)}")
     _write_text(path, "\n".join(lines) + "\n")
 
@@ -145,31 +155,43 @@ def read_pairs_csv(path: str | os.PathLike) -> list[tuple[str, str]]:
         non-empty names.
     """
     path = os.fspath(path)
-    try:
-        handle = open(path, encoding="utf-8", newline="")
-    except OSError as err:
-        raise UserError(f"cannot read pairs CSV {path}: {err.strerror}") from None
+    return _read_text(path, "pairs CSV", lambda handle: _parse_pairs(handle, path))
+
+
+def _parse_pairs(handle, path: str) -> list[tuple[str, str]]:
+    """The rows of an open pairs CSV (see the reader)."""
     pairs: list[tuple[str, str]] = []
-    with handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None or tuple(h.strip() for h in header) != PAIRS_HEADER:
-            raise UserError(f"{path}:1: expected header 'from,to', got {','.join(header or [])[:60]!r}")
-        for row in reader:
-            lineno = reader.line_num
-            if not row or not "".join(row).strip():
-                continue
-            if len(row) != 2 or not row[0].strip() or not row[1].strip():
-                raise UserError(f"{path}:{lineno}: expected two image names 'from,to', got {','.join(row)[:80]!r}")
-            pairs.append((row[0].strip(), row[1].strip()))
+    reader = csv.reader(handle)
+    header = next(reader, None)
+    if header is None or tuple(h.strip() for h in header) != PAIRS_HEADER:
+        raise UserError(f"{path}:1: expected header 'from,to', got {','.join(header or [])[:60]!r}")
+    for row in reader:
+        lineno = reader.line_num
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) != 2 or not row[0].strip() or not row[1].strip():
+            raise UserError(f"{path}:{lineno}: expected two image names 'from,to', got {','.join(row)[:80]!r}")
+        pairs.append((row[0].strip(), row[1].strip()))
     return pairs
+
+
+def _read_text(path: str, what: str, parse):
+    """Open ``path`` as UTF-8 text and return ``parse(handle)``; I/O and encoding failures
+    become ``UserError``s naming the file."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return parse(handle)
+    except OSError as err:
+        raise UserError(f"cannot read {what} {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start})") from None
 
 
 def write_pairs_csv(path: str | os.PathLike, pairs: Iterable[tuple[str, str]]) -> None:
     """Write ordered ``(source, target)`` pairs as a ``from,to`` CSV (``\\n`` line ends)."""
     lines = [",".join(PAIRS_HEADER)]
     for a, b in pairs:
-        if any(c in s for s in (a, b) for c in ",\n\""):
+        if any(c in s for s in (a, b) for c in ',\n"'):
             raise ValueError(f"pair ({a!r}, {b!r}) cannot be written: a name holds ',', '\"' or a newline")
         lines.append(f"{a},{b}")
     _write_text(path, "\n".join(lines) + "\n")

@@ -13,12 +13,14 @@ the 2-digit outfit number (one photo session of the item), ``_``, the view (``1f
 ``2side``, ``3back``, ``4full``, ``6flat``, ``7additional``).
 
 Identity rule: one identity is one item *and* outfit (``id0000553705`` -> 553705 =
-item * 100 + outfit): the unit Deformable GAN split train/test on and the unit its pairs (and
-PATN's, hence the test pairs file) are drawn within; every one of the 8,670 test pairs joins
-two views of the same item and outfit. The rule is read with a regular expression, not as "the
-text before the first ``_``", so that GFLA-style names, whose categories keep their
-underscore (``fashionWOMENBlouses_Shirtsid...``), get the same identity. There is no camera
-(``camera`` is -1).
+item * 100 + outfit). It is the unit Deformable GAN split train/test on (its
+``split_fasion_dataset.py`` held out 1,000 such ids; the test CSV has exactly 1,000, from 934
+item ids), and the unit its pairs, reused by PATN, are drawn within: the shoulders-and-hips
+pair rule over these identities reproduces the 8,670 published test pairs exactly. The rule
+is read with a regular expression rather than as "the text before the first ``_``" (which
+gives the same answer on the ``fasion`` names), so that GFLA-style names, whose categories
+keep their underscore (``fashionWOMENBlouses_Shirtsid...``), get the same identity. There is
+no camera (``camera`` is -1).
 """
 
 from __future__ import annotations

@@ -129,7 +129,8 @@ def pairs_for_split(
     if pairs_csv is not None or os.path.isfile(path):
         return read_pairs_csv(path), path
     if split == "train":
-        return derive_pairs(images.names, images.keypoints, images.identities), f"pairs derived from {images.annotation_csv}"
+        pairs = derive_pairs(images.names, images.keypoints, images.identities)
+        return pairs, f"pairs derived from {images.annotation_csv}"
     raise UserError(f"no pairs file {path}: the {split} pairs are fixed, they are not derived")
 
 
@@ -207,23 +208,26 @@ class PoseImageDataset(torch.utils.data.Dataset):
                 f"image {path} is {img.height}x{img.width}, expected {self.height}x{self.width}: "
                 "images are not resized, as the keypoints are pixels of the stored image"
             )
-        return np.asarray(img)
+        return np.array(img)  # a writable copy, so torch.from_numpy shares it safely
 
     def load(self, index: int, flip: bool = False) -> dict:
         """Item ``index`` (see module doc), mirrored left-right if ``flip``."""
         kp = self.keypoints[index]
-        image = torch.from_numpy(self.read_image(index).copy()).permute(2, 0, 1)  # [3, H, W] uint8
-        image = image.float().div_(127.5).sub_(1.0)
-        mask = torch.from_numpy(K.pose_mask(kp, self.height, self.width, self.mask_radius))[None].float()
+        pixels = self.read_image(index)  # [H, W, 3] uint8
+        mask = K.pose_mask(kp, self.height, self.width, self.mask_radius)  # [H, W] bool
         rois, vis = self.rois[index], self.roi_vis[index]
         if flip:
-            image, mask = K.flip_image(image), K.flip_image(mask)
+            # Mirror the mask rather than recompute it from mirrored keypoints: its limb
+            # samples are truncated to integer pixels, which is not symmetric under x -> W-1-x.
+            pixels, mask = K.flip_image(pixels), K.flip_image(mask)
             kp = K.flip_keypoints(kp, self.width)
             rois, vis = K.flip_rois(rois, vis, self.width)
+        # uint8 [H, W, 3] -> float [3, H, W] in [-1, 1]
+        image = torch.from_numpy(pixels).permute(2, 0, 1).contiguous().float().div_(127.5).sub_(1.0)
         return {
             "image": image,
             "keypoints": torch.from_numpy(np.array(kp, dtype=np.float32)),
-            "mask": mask,
+            "mask": torch.from_numpy(mask)[None].float(),  # [1, H, W]
             "rois": torch.from_numpy(np.array(rois, dtype=np.float32)),
             "roi_vis": torch.from_numpy(np.array(vis, dtype=np.float32)),
             "name": self.names[index],

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from dpg.data.synthetic_appearance import Appearance, sample_appearance
-from dpg.data.synthetic_body import draw_person
+from dpg.data.synthetic_colour import draw_person
 from dpg.data.synthetic_pose import Pose, pose_from_keypoints, sample_pose
 from dpg.data.synthetic_scene import Background, render_background, sample_background
 
@@ -106,12 +106,13 @@ def factor_seed(split: str, factor: str, index: int, seed: int = 0) -> int:
     return SPLITS.index(split) * SEED_SPAN + h % SEED_SPAN
 
 
-def load_poses(csv_path: str | os.PathLike, min_joints: int = 6) -> np.ndarray:
+def load_poses(csv_path: str | os.PathLike, size: tuple[int, int] | None = None, min_joints: int = 6) -> np.ndarray:
     """Real poses from a community annotation CSV: float32 ``[P, 18, 3]``, keeping the rows
-    with at least ``min_joints`` of the 14 body joints (neck to ankles) present."""
+    with at least ``min_joints`` of the 14 body joints (neck to ankles) present. With
+    ``size`` (``(height, width)``), a coordinate outside the image is a ``UserError``."""
     from dpg.data.annotations import read_annotation_csv
 
-    _, keypoints = read_annotation_csv(csv_path)
+    _, keypoints = read_annotation_csv(csv_path, image_size=size)
     keep = (keypoints[:, :14, 2] > 0.5).sum(1) >= min_joints
     return keypoints[keep]
 

@@ -31,13 +31,16 @@ class Part(IntEnum):
 
     BACKGROUND = 0
     TORSO, PELVIS, NECK, FACE, HAIR, HAIR_BACK, EAR = range(1, 8)
-    R_UPPER_ARM, L_UPPER_ARM, R_FOREARM, L_FOREARM, R_HAND, L_HAND, R_SLEEVE, L_SLEEVE = range(8, 16)
-    R_THIGH, L_THIGH, R_SHIN, L_SHIN, R_SHOE, L_SHOE, R_SHORT, L_SHORT, SKIRT = range(16, 25)
-    BAG, STRAP, LOGO, COLLAR, NECKLINE, INNER, BELT = range(25, 32)
-    FOLD_UPPER, FOLD_LOWER, EYE, MOUTH, HAT, BRIM, SOLE, CUFF = range(32, 40)
+    R_ARM, L_ARM, R_HAND, L_HAND, R_SLEEVE, L_SLEEVE = range(8, 14)
+    R_LEG, L_LEG, R_SHOE, L_SHOE, R_SHORT, L_SHORT, SKIRT = range(14, 21)
+    BAG, STRAP, LOGO, COLLAR, NECKLINE, INNER = range(21, 27)
+    FOLD_UPPER, FOLD_LOWER, EYE, MOUTH, HAT, BRIM, SOLE = range(27, 34)
 
 
-NUM_LABELS = 40
+NUM_LABELS = 34
+# Patterns are drawn as label offsets: label + LEVEL_STRIDE * level, level 0 the garment's
+# colour, 1 its second colour, 2 their mean (gingham overlaps, print edges).
+LEVEL_STRIDE, LEVELS = 64, 3
 
 # Weighted colour lists (linear-ish RGB in [0, 1]).
 _CLOTH = (
@@ -108,10 +111,11 @@ class Appearance:
     bag_side: int
 
     @cached_property
-    def palette(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(colours float32 [NUM_LABELS, 3], garment uint8 [NUM_LABELS], shade float32
-        [NUM_LABELS])``: the colour of each label, which garment's pattern covers it (0 none,
-        1 upper, 2 lower) and the label's shade (folds are darker), already in ``colours``."""
+    def palette(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(colours, garment)``: the RGBA colour of each label at each pattern level as
+        ``[LEVELS * LEVEL_STRIDE]`` uint32 words (bytes R, G, B, A; alpha 0 for the
+        background, 255 for the person), and which garment's pattern covers each label
+        (uint8 ``[LEVEL_STRIDE]``: 0 none, 1 upper, 2 lower)."""
         return _palette(self)
 
 
@@ -172,44 +176,49 @@ def sample_appearance(seed: int, identity: int | None = None) -> Appearance:
     )  # fmt: skip
 
 
-def _palette(a: Appearance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _palette(a: Appearance) -> tuple[np.ndarray, np.ndarray]:
     P = Part
-    col = np.zeros((NUM_LABELS, 3), np.float32)
-    garment = np.zeros(NUM_LABELS, np.uint8)
-    skin, up, low = np.array(a.skin), np.array(a.upper.colour), np.array(a.lower.colour)
-    legs = np.array(a.tights) if a.tights is not None else skin
-    long_sleeves = a.upper.kind in ("shirt", "jacket")
+    skin, up, low = a.skin, a.upper.colour, a.lower.colour
+    col: list = [(0.0, 0.0, 0.0)] * LEVEL_STRIDE
+    garment = [0] * LEVEL_STRIDE
+
+    def put(parts, colour, which: int = 0) -> None:
+        for part in parts:
+            col[part], garment[part] = colour, which
+
+    put((P.NECK, P.FACE, P.R_HAND, P.L_HAND, P.NECKLINE), skin)
+    put((P.EAR,), tuple(c * 0.95 for c in skin))
+    put((P.HAIR, P.HAIR_BACK), a.hair)
+    put((P.HAT,), a.logo_colour)
+    put((P.BRIM,), tuple(c * 0.85 for c in a.logo_colour))
+    put((P.TORSO, P.R_SLEEVE, P.L_SLEEVE), up, 1)
+    put((P.FOLD_UPPER,), tuple(c * 0.8 for c in up), 1)  # folds: the garment's colour in shadow
+    # Shirts and jackets cover the arms; t-shirts add a sleeve cap over the bare upper arm.
+    put((P.R_ARM, P.L_ARM), up if a.upper.kind in ("shirt", "jacket") else skin, 1 if a.upper.kind in ("shirt", "jacket") else 0)
+    lower_garment = 1 if a.lower.kind == "dress" else 2
+    put((P.PELVIS, P.R_SHORT, P.L_SHORT, P.SKIRT), low, lower_garment)
+    put((P.FOLD_LOWER,), tuple(c * 0.8 for c in low), lower_garment)
     trousers = a.lower.kind == "trousers"
-    for part in (P.NECK, P.FACE, P.EAR, P.R_HAND, P.L_HAND, P.NECKLINE):
-        col[part] = skin
-    col[[P.HAIR, P.HAIR_BACK]] = a.hair
-    if a.hair_style == "cap":
-        col[[P.HAT, P.BRIM]] = a.logo_colour
-        col[P.BRIM] *= 0.85
-    col[[P.TORSO, P.R_SLEEVE, P.L_SLEEVE, P.FOLD_UPPER]] = up
-    garment[[P.TORSO, P.R_SLEEVE, P.L_SLEEVE, P.FOLD_UPPER]] = 1
-    for part in (P.R_UPPER_ARM, P.L_UPPER_ARM, P.R_FOREARM, P.L_FOREARM):
-        covered = long_sleeves  # t-shirts add a sleeve cap (R_SLEEVE) over the bare upper arm
-        col[part] = up if covered else skin
-        garment[part] = 1 if covered else 0
-    col[[P.PELVIS, P.R_SHORT, P.L_SHORT, P.SKIRT, P.FOLD_LOWER]] = low
-    garment[[P.PELVIS, P.R_SHORT, P.L_SHORT, P.SKIRT, P.FOLD_LOWER]] = 1 if a.lower.kind == "dress" else 2
-    for part in (P.R_THIGH, P.L_THIGH, P.R_SHIN, P.L_SHIN):
-        col[part] = low if trousers else legs
-        garment[part] = 2 if trousers else 0
-    col[[P.R_SHOE, P.L_SHOE]] = a.shoes
-    col[P.SOLE] = a.sole
-    col[P.BAG] = a.bag_colour
-    col[P.STRAP] = np.array(a.bag_colour) * 0.8
-    col[P.LOGO] = a.logo_colour
-    col[P.COLLAR] = np.array(a.upper.colour2) if a.collar == "polo" else up * 0.92
-    col[P.INNER] = a.upper.colour2
-    col[P.CUFF] = up * 0.9
-    col[P.BELT] = (0.12, 0.08, 0.06)
-    shade = np.ones(NUM_LABELS, np.float32)
-    shade[[P.FOLD_UPPER, P.FOLD_LOWER]] = 0.8  # folds are creases: the garment's colour, in shadow
-    col *= shade[:, None]
-    col[P.EYE] = (0.08, 0.06, 0.06)
-    col[P.MOUTH] = skin * np.array([0.78, 0.6, 0.6])
-    col[P.EAR] *= 0.95
-    return col, garment, shade
+    put((P.R_LEG, P.L_LEG), low if trousers else (a.tights or skin), 2 if trousers else 0)
+    put((P.R_SHOE, P.L_SHOE), a.shoes)
+    put((P.SOLE,), a.sole)
+    put((P.BAG,), a.bag_colour)
+    put((P.STRAP,), tuple(c * 0.8 for c in a.bag_colour))
+    put((P.LOGO,), a.logo_colour)
+    put((P.COLLAR,), a.upper.colour2 if a.collar == "polo" else tuple(c * 0.92 for c in up))
+    put((P.INNER,), a.upper.colour2)
+    put((P.EYE,), (0.08, 0.06, 0.06))
+    put((P.MOUTH,), (skin[0] * 0.85, skin[1] * 0.72, skin[2] * 0.72))
+    base = np.array(col, np.float32)
+    # Pattern levels: the second colour (and the mean) wherever a garment covers the label,
+    # darkened like the label's base colour (folds stay in shadow).
+    which = np.array(garment, np.uint8)
+    second = base.copy()
+    for g, garment_ in ((1, a.upper), (2, a.lower)):
+        rows = which == g
+        second[rows] = np.array(garment_.colour2, np.float32) * (base[rows].sum(1, keepdims=True) / max(sum(garment_.colour), 1e-3))
+    rgba = np.zeros((LEVELS * LEVEL_STRIDE, 4), np.uint8)
+    rgba[:, :3] = np.clip(np.concatenate([base, second, (base + second) / 2]) * 255 + 0.5, 0, 255)
+    rgba[:, 3] = 255
+    rgba[::LEVEL_STRIDE, 3] = 0  # the background label (at every level) covers nothing
+    return rgba.view(np.uint32)[:, 0], which

@@ -34,9 +34,9 @@ from dpg.data.synthetic_random import POSE, Draws
 from dpg.keypoints import FLIP_PERM
 
 (NOSE, NECK, RSHO, RELB, RWRI, LSHO, LELB, LWRI, RHIP, RKNE, RANK,
- LHIP, LKNE, LANK, LEYE, REYE, LEAR, REAR) = range(18)  # fmt: skip
+ LHIP, LKNE, LANK, REYE, LEYE, REAR, LEAR) = range(18)  # fmt: skip  (OpenPose order, dpg.keypoints.JOINTS)
 # Lateral side of every joint: -1 the person's right, +1 the left, 0 the midline.
-SIDE = np.array([0, 0, -1, -1, -1, 1, 1, 1, -1, -1, -1, 1, 1, 1, 1, -1, 1, -1], np.float32)
+SIDE = np.array([0, 0, -1, -1, -1, 1, 1, 1, -1, -1, -1, 1, 1, 1, -1, 1, -1, 1], np.float32)
 
 # Body model in units of body height (head top 0, soles 1, y down), calibrated on the
 # medians of the 12,936 Market-1501 training annotations.
@@ -113,31 +113,36 @@ def _arm(d: Draws, walking: bool, swing: float) -> tuple[float, float, float, fl
     return _rad(d.uniform(60, 160)), _rad(d.uniform(5, 40)), _rad(d.uniform(0, 50)), 0.0  # raised
 
 
-def _skeleton(d: Draws, style: str) -> tuple[np.ndarray, np.ndarray, float]:
-    """Sample joint angles and build the 3D skeleton ``[18, 3]`` (X left, Y down, Z forward)
-    relative to the pelvis centre in body heights; returns it, the head centre and the head
-    turn (radians)."""
+def _step(a: tuple, length: float, d: tuple) -> tuple[float, float, float]:
+    """``a + length * d`` for 3-tuples (plain floats: a few dozen tiny vectors per pose)."""
+    return (a[0] + length * d[0], a[1] + length * d[1], a[2] + length * d[2])
+
+
+def _skeleton(d: Draws, style: str) -> tuple[np.ndarray, float]:
+    """Sample joint angles and build the 3D skeleton ``[19, 3]`` (X left, Y down, Z forward;
+    the 18 joints, then the head centre) relative to the pelvis centre in body heights;
+    returns it and the head turn (radians)."""
     walking = d.chance(0.65 if style == "market" else 0.15)
     phase = d.uniform(0, 2 * math.pi)
     stride, swing = _rad(d.uniform(14, 28)), _rad(d.uniform(8, 30))
     lean, tilt = _rad(d.normal(3 if walking else 0, 3)), _rad(d.normal(0, 2.5))
-    p = np.zeros((18, 3), np.float64)
-    up = np.array([math.sin(tilt), -math.cos(tilt) * math.cos(lean), math.sin(lean)])
-    lateral = np.array([math.cos(tilt), math.sin(tilt), 0.0])
-    p[NECK] = up * TORSO
-    p[RSHO], p[LSHO] = p[NECK] - lateral * SHOULDER_HALF, p[NECK] + lateral * SHOULDER_HALF
+    p: list = [None] * 19
+    up = (math.sin(tilt), -math.cos(tilt) * math.cos(lean), math.sin(lean))
+    lateral = (math.cos(tilt), math.sin(tilt), 0.0)
+    p[NECK] = _step((0.0, 0.0, 0.0), TORSO, up)
+    p[RSHO], p[LSHO] = _step(p[NECK], -SHOULDER_HALF, lateral), _step(p[NECK], SHOULDER_HALF, lateral)
     hip_drop = _rad(d.normal(0, 3))  # weight on one leg tilts the pelvis
-    hip_lat = np.array([math.cos(hip_drop), math.sin(hip_drop), 0.0])
-    p[RHIP], p[LHIP] = -hip_lat * HIP_HALF, hip_lat * HIP_HALF
-    stance_spread = _rad(d.uniform(0, 6))
+    hip_lat = (math.cos(hip_drop), math.sin(hip_drop), 0.0)
+    p[RHIP], p[LHIP] = _step((0.0, 0.0, 0.0), -HIP_HALF, hip_lat), _step((0.0, 0.0, 0.0), HIP_HALF, hip_lat)
+    spread = math.sin(_rad(d.uniform(0, 6)))
     for side, (sho, elb, wri) in ((-1, (RSHO, RELB, RWRI)), (1, (LSHO, LELB, LWRI))):
         arm_swing = -side * swing * math.sin(phase)  # against the same-side leg
         flex, abd, elbow, twist = _arm(d, walking, arm_swing)
-        d1 = np.array([side * math.sin(abd), math.cos(abd) * math.cos(flex), math.cos(abd) * math.sin(flex)])
-        p[elb] = p[sho] + UPPER_ARM * d1
+        ca, sa = math.cos(abd), math.sin(abd)
+        p[elb] = _step(p[sho], UPPER_ARM, (side * sa, ca * math.cos(flex), ca * math.sin(flex)))
         a2 = flex + elbow
-        d2 = np.array([side * (math.sin(abd) - math.sin(twist)), math.cos(abd) * math.cos(a2), math.cos(abd) * math.sin(a2)])
-        p[wri] = p[elb] + FOREARM * d2 / np.linalg.norm(d2)
+        d2 = (side * (sa - math.sin(twist)), ca * math.cos(a2), ca * math.sin(a2))
+        p[wri] = _step(p[elb], FOREARM / math.sqrt(d2[0] ** 2 + d2[1] ** 2 + d2[2] ** 2), d2)
     for side, (hip, kne, ank) in ((-1, (RHIP, RKNE, RANK)), (1, (LHIP, LKNE, LANK))):
         if walking:
             hip_flex = side * stride * math.sin(phase)
@@ -147,16 +152,15 @@ def _skeleton(d: Draws, style: str) -> tuple[np.ndarray, np.ndarray, float]:
             hip_flex = _rad(d.normal(0, 4))
             knee = _rad(d.uniform(0, 12))
         hip_flex = min(max(hip_flex, _rad(-30)), _rad(100))
-        d1 = np.array([side * math.sin(stance_spread), math.cos(hip_flex), math.sin(hip_flex)])
-        p[kne] = p[hip] + THIGH * d1
+        p[kne] = _step(p[hip], THIGH, (side * spread, math.cos(hip_flex), math.sin(hip_flex)))
         a2 = hip_flex - knee
-        p[ank] = p[kne] + SHIN * np.array([side * math.sin(stance_spread), math.cos(a2), math.sin(a2)])
+        p[ank] = _step(p[kne], SHIN, (side * spread, math.cos(a2), math.sin(a2)))
     turn = d.normal(0, 0.25) if d.chance(0.8) else d.uniform(-1.0, 1.0)
-    head = p[NECK] + up * HEAD_ABOVE_NECK
+    head = p[18] = _step(p[NECK], HEAD_ABOVE_NECK, up)
     ct, st = math.cos(turn), math.sin(turn)
     for j, (fx, fy, fz) in FACE.items():  # face points turned with the head about the vertical
-        p[j] = head + (fx * ct + fz * st, fy, -fx * st + fz * ct)
-    return p, head, turn
+        p[j] = (head[0] + fx * ct + fz * st, head[1] + fy, head[2] - fx * st + fz * ct)
+    return np.array(p), turn
 
 
 def _project(p3: np.ndarray, yaw: float) -> tuple[np.ndarray, np.ndarray]:
@@ -168,31 +172,35 @@ def _project(p3: np.ndarray, yaw: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _segment_distance(pts: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    ab = b - a
-    t = np.clip(((pts - a) @ ab) / max(float(ab @ ab), 1e-12), 0.0, 1.0)
-    return np.linalg.norm(pts - (a + t[:, None] * ab), axis=1)
+    """Distance of points ``[N, 2]`` to segments ``a``, ``b`` ``[M, 2]``: ``[M, N]``."""
+    ab = (b - a)[:, None]  # [M, 1, 2]
+    ap = pts[None] - a[:, None]  # [M, N, 2]
+    t = np.clip((ap * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0.0, 1.0)
+    return np.linalg.norm(ap - t[..., None] * ab, axis=-1)
 
 
-# Occluding parts for the hidden-joint test: (end joints, nominal radius in body heights).
-_OCCLUDERS = (((RSHO, RELB), 0.035), ((RELB, RWRI), 0.03), ((LSHO, LELB), 0.035), ((LELB, LWRI), 0.03),
-              ((RHIP, RKNE), 0.055), ((RKNE, RANK), 0.04), ((LHIP, LKNE), 0.055), ((LKNE, LANK), 0.04))  # fmt: skip
+# Occluding limbs for the hidden-joint test: end joints and nominal radius (body heights).
+_OCC_A = np.array([RSHO, RELB, LSHO, LELB, RHIP, RKNE, LHIP, LKNE])
+_OCC_B = np.array([RELB, RWRI, LELB, LWRI, RKNE, RANK, LKNE, LANK])
+_OCC_R = np.array([0.035, 0.03, 0.035, 0.03, 0.055, 0.04, 0.055, 0.04])[:, None]
+_OWN = np.zeros((8, 14), bool)
+_OWN[np.arange(8), _OCC_A] = _OWN[np.arange(8), _OCC_B] = True  # a limb never hides its own ends
 
 
 def _hidden(xy: np.ndarray, depth: np.ndarray, yaw: float) -> np.ndarray:
-    """Body joints covered by the torso or a nearer limb, from the skeleton alone."""
+    """Body joints covered by the torso or a nearer limb, from the skeleton alone (positions
+    in body heights)."""
     hidden = np.zeros(18, bool)
-    body = np.arange(14)
-    neck, mid_hip = xy[NECK], (xy[RHIP] + xy[LHIP]) / 2
+    pts, dep = xy[:14], depth[:14]
+    ends_a = np.concatenate([xy[NECK][None], xy[_OCC_A]])
+    ends_b = np.concatenate([((xy[RHIP] + xy[LHIP]) / 2)[None], xy[_OCC_B]])
+    dist = _segment_distance(pts, ends_a, ends_b)  # [9, 14]: the torso, then 8 limbs
     torso_r = math.hypot(0.1 * math.cos(yaw), 0.07 * math.sin(yaw))
     torso_depth = float(depth[[NECK, RHIP, LHIP]].mean())
-    inside = _segment_distance(xy[body], neck, mid_hip) < torso_r
-    hidden[body] |= inside & (depth[body] < torso_depth - 0.04)
-    for (a, b), r in _OCCLUDERS:
-        limb_depth = (depth[a] + depth[b]) / 2
-        near = _segment_distance(xy[body], xy[a], xy[b]) < r
-        behind = depth[body] < limb_depth - 0.04
-        near[[a, b]] = False  # a limb never hides its own ends
-        hidden[body] |= near & behind
+    hidden[:14] = (dist[0] < torso_r) & (dep < torso_depth - 0.04)
+    limb_depth = ((depth[_OCC_A] + depth[_OCC_B]) / 2)[:, None]
+    covered = (dist[1:] < _OCC_R) & (dep[None] < limb_depth - 0.04) & ~_OWN
+    hidden[:14] |= covered.any(0)
     return hidden
 
 
@@ -220,8 +228,8 @@ def sample_pose(seed: int, size: tuple[int, int] = (128, 64), style: str = "mark
     """A procedural pose from its seed (module docstring).
 
     ``style="market"``: pedestrians, 65% walking, 45% front / 40% back / 15% side views,
-    standing 0.72-1.05 image heights tall with position jitter (feet or head may leave the
-    frame). ``style="studio"``: the DeepFashion setting, mostly standing, front-heavy views,
+    standing 0.72-1.05 image heights tall with position jitter; 8% have their feet cut off
+    by the frame, as detector boxes do. ``style="studio"``: the DeepFashion setting, mostly standing, front-heavy views,
     full-body, knee-up and upper-body framings centred in the image.
     """
     if style not in ("market", "studio"):
@@ -232,11 +240,13 @@ def sample_pose(seed: int, size: tuple[int, int] = (128, 64), style: str = "mark
     view = d.choice(("front", "back", "side"), weights)
     yaw = {"front": 0.0, "back": math.pi, "side": math.copysign(math.pi / 2, d.random() - 0.5)}[view]
     yaw = math.remainder(yaw + d.normal(0, 0.35 if view != "side" else 0.3), 2 * math.pi)
-    p3, head3, turn = _skeleton(d, style)
-    xy, depth = _project(np.concatenate([p3, head3[None]]), yaw)
+    p3, turn = _skeleton(d, style)
+    xy, depth = _project(p3, yaw)
     if style == "market":
         scale = h * min(max(d.normal(0.92, 0.06), 0.72), 1.05)
         ankle_y = min(max(d.normal(0.89, 0.035), 0.78), 1.0) * h
+        if d.chance(0.08):  # a detector box that cuts the feet off
+            ankle_y = d.uniform(1.0, 1.15) * h
         cx = w / 2 - 0.5 + d.normal(0, 0.07 * w)
     else:
         framing = d.choice((1.0, 1.45, 2.0), (0.6, 0.25, 0.15))  # full body, knee-up, upper body

@@ -63,7 +63,13 @@ def register(subparsers) -> None:
         metavar="W:H",
         help="crop box aspect: 1:2 for Market-1501 (default), 1:1 for DeepFashion",
     )
-    p.add_argument("--pad", type=float, default=None, metavar="F", help="box margin as a fraction of the person's size (default 0.1)")
+    p.add_argument(
+        "--pad",
+        type=float,
+        default=None,
+        metavar="F",
+        help="box margin as a fraction of the person's size (default 0.1)",
+    )
     p.set_defaults(func=run)
 
 
@@ -73,7 +79,9 @@ def _overlay_paths(template: str | None, photos: list[str]) -> list[str | None]:
     if len(photos) == 1:
         return [template.replace("{stem}", _stem(photos[0]))]
     if "{stem}" not in template:
-        raise UserError(f"with {len(photos)} photos, --overlay needs {{stem}} in its name, e.g. 'overlays/{{stem}}.png'")
+        raise UserError(
+            f"with {len(photos)} photos, --overlay needs {{stem}} in its name, e.g. 'overlays/{{stem}}.png'"
+        )
     paths = [template.replace("{stem}", _stem(p)) for p in photos]
     if len(set(paths)) < len(paths):
         raise UserError("two photos share a file name, so their --overlay files would collide; rename one")
@@ -124,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     results: list[dict | None] = []
     failed = 0
     with PoseDetector() as detector:
-        for path, overlay in zip(args.photos, overlays):
+        for path, overlay in zip(args.photos, overlays, strict=True):
             try:
                 photo = load_image(path)
                 detection = detector.detect(photo, aspect=args.aspect, pad=pad, name=path)

@@ -24,8 +24,10 @@ on skimage's astronaut and matplotlib's Grace Hopper portraits:
   crops are upscaled the same way (a 64x128 Market crop becomes 256x512).
 
 mediapipe's legacy pose solution finds **one person** per photo: with several people in the
-frame it returns one of them (usually the largest, most frontal). Crop the photo to the
-person you want first. It finds people seen from behind or on bicycles less reliably.
+frame it returns the one its detector is surest of, not necessarily the largest (with the
+astronaut and Grace Hopper side by side it took Grace even at half the astronaut's size).
+Crop the photo to the person you want first. It finds people seen from behind or on
+bicycles less reliably (the two Market crops it misses).
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ def box_for(
     visible = kp[:, 2] > 0
     if not visible.any():
         raise ValueError("box_for needs at least one visible joint")
-    # Pixel edges: a joint at pixel centre x covers [x, x + 1) in edge coordinates.
+    # In PIL's edge coordinates pixel i spans [i, i + 1), so a joint at centre x sits at x + 0.5.
     lo = kp[visible, :2].min(axis=0) + 0.5
     hi = kp[visible, :2].max(axis=0) + 0.5
     extent = hi - lo
@@ -204,7 +206,7 @@ class PoseDetector:
             lm = np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark], np.float32)
             # mediapipe's [0, 1] spans the canvas' pixel edges; ours puts pixel centres at
             # integers. Canvas -> scaled photo -> photo, one axis at a time.
-            lm[:, 0] = (lm[:, 0] * side - ox) * (width / w_s) - 0.0
+            lm[:, 0] = (lm[:, 0] * side - ox) * (width / w_s) - 0.5
             lm[:, 1] = (lm[:, 1] * side - oy) * (height / h_s) - 0.5
             return lm
         return None

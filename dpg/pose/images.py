@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import os
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -25,7 +25,7 @@ from dpg.errors import UserError
 # Below Pillow's own decompression-bomb warning (~89.5 MP), above any camera's default output.
 MAX_PIXELS = 80_000_000
 
-ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, Image.Image, np.ndarray]
+ImageSource = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | Image.Image | np.ndarray
 
 
 def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -33,8 +33,8 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
     Args:
         source: a path, the file's bytes, a binary file object, a ``PIL.Image.Image``, or an
-            array ``[H, W]`` / ``[H, W, 1|3|4]`` (uint8; uint16 and other integers scaled from
-            16 bits; bool; float in [0, 1]). A uint8 ``[H, W, 3]`` array is returned as is.
+            array ``[H, W]`` / ``[H, W, 1|3|4]`` (uint8, uint16, bool, float in [0, 1]; see
+            ``_to_uint8`` for other ranges). A uint8 ``[H, W, 3]`` array is returned as is.
         max_pixels: refuse larger images before decoding them.
 
     Raises:
@@ -44,23 +44,29 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if isinstance(source, np.ndarray):
         return _from_array(source, max_pixels)
     if isinstance(source, Image.Image):
-        return _to_rgb(_upright(_check_size(source, "the image", max_pixels)), "the image")
-    name, stream = _open(source)
+        name, im = "the image", source
+    else:
+        name, stream = _open(source)
     try:
-        with Image.open(stream) as im:
-            _check_size(im, name, max_pixels)
-            im.load()
-            return _to_rgb(_upright(im), name)
+        if not isinstance(source, Image.Image):
+            im = Image.open(stream)
+        _check_size(im, name, max_pixels)
+        im.load()
     except UserError:
         raise
     except Image.DecompressionBombError:  # Pillow refuses before we can read the size
-        raise UserError(f"{name} has more than the {max_pixels / 1e6:.0f} megapixels dpg accepts; downscale it first") from None
+        raise UserError(
+            f"{name} has more than the {max_pixels / 1e6:.0f} megapixels dpg accepts; downscale it first"
+        ) from None
     except UnidentifiedImageError:
         raise UserError(
             f"{name} is not an image Pillow can read; use a JPEG, PNG, WebP, BMP, TIFF or GIF photo"
         ) from None
     except Exception as err:  # Pillow's decoders raise OSError, SyntaxError, ValueError, EOFError...
-        raise UserError(f"{name} is truncated or corrupt and cannot be decoded ({err}); re-export or re-download it") from err
+        raise UserError(
+            f"{name} is truncated or corrupt and cannot be decoded ({err}); re-export or re-download it"
+        ) from err
+    return _to_rgb(_upright(im), name)
 
 
 def _open(source) -> tuple[str, BinaryIO]:
@@ -119,7 +125,9 @@ def _to_rgb(im: Image.Image, name: str) -> np.ndarray:
     try:
         return np.asarray(im.convert("RGB"))
     except ValueError:
-        raise UserError(f"{name} uses the colour mode {mode}, which cannot be converted to RGB; save it as RGB") from None
+        raise UserError(
+            f"{name} uses the colour mode {mode}, which cannot be converted to RGB; save it as RGB"
+        ) from None
 
 
 def _from_array(a: np.ndarray, max_pixels: int) -> np.ndarray:
@@ -132,7 +140,9 @@ def _from_array(a: np.ndarray, max_pixels: int) -> np.ndarray:
     if height < 1 or width < 1:
         raise UserError(f"the image has no pixels ({width}x{height})")
     if height * width > max_pixels:
-        raise UserError(f"the image is {width}x{height} pixels, more than {max_pixels / 1e6:.0f} megapixels; downscale it first")
+        raise UserError(
+            f"the image is {width}x{height} pixels, more than {max_pixels / 1e6:.0f} megapixels; downscale it first"
+        )
     a = _to_uint8(a)
     if a.shape[2] == 1:
         return np.repeat(a, 3, axis=2)

@@ -1,0 +1,96 @@
+"""What the page shows: model-sized images made visible, skeleton overlays, the pose editor's
+value and interpolation GIFs. Plain numpy and PIL; nothing here knows of Gradio.
+
+The model works at 128x64 (tests at 32x16), too small to see or to grab a joint on, so images
+are enlarged by an integer factor with nearest-neighbour sampling: every model pixel stays a
+crisp square and a display pixel maps back to exactly one model pixel. The pose editor sends
+the image at the model's size and lets the browser enlarge it (``image-rendering:
+pixelated``); its SVG overlay works in model pixels, so dragged coordinates need no mapping.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from dpg.keypoints import JOINTS, draw_skeleton
+
+DISPLAY_HEIGHT = 384  # about how tall the person is shown, in screen pixels
+GIF_DIR = Path(tempfile.gettempdir()) / "dpg-app-gifs"
+GIF_MAX_AGE_S = 3600
+
+
+def display_scale(height: int) -> int:
+    """The integer enlargement that shows an image of ``height`` about ``DISPLAY_HEIGHT`` tall."""
+    return max(1, round(DISPLAY_HEIGHT / height))
+
+
+def upscale(image: np.ndarray, k: int) -> np.ndarray:
+    """uint8 ``[H, W, C]`` -> ``[k H, k W, C]``, each pixel a ``k x k`` square."""
+    return np.repeat(np.repeat(image, k, axis=0), k, axis=1) if k > 1 else image
+
+
+def overlay(image: np.ndarray, keypoints, k: int | None = None) -> np.ndarray:
+    """The image enlarged ``k`` times with its skeleton drawn at screen resolution."""
+    k = k or display_scale(image.shape[0])
+    kp = np.asarray(keypoints, dtype=np.float32).reshape(18, 3).copy()
+    # Pixel centres at integers: model pixel x covers display pixels [k x, k x + k).
+    kp[:, :2] = (kp[:, :2] + 0.5) * k - 0.5
+    kp[kp[:, 2] <= 0.5] = 0
+    return draw_skeleton(upscale(image, k), kp)
+
+
+def data_url(image: np.ndarray) -> str:
+    """uint8 ``[H, W, 3]`` -> a ``data:image/png;base64,...`` URL (a few kB at 128x64)."""
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def editor_value(image: np.ndarray, keypoints) -> dict:
+    """The pose editor's value: the image, its size and the keypoints ``[18][3]`` (hidden
+    joints keep their coordinates with ``v = 0``), rounded for a small payload."""
+    kp = np.asarray(keypoints, dtype=np.float32).reshape(18, 3)
+    return {
+        "image": data_url(image),
+        "width": int(image.shape[1]),
+        "height": int(image.shape[0]),
+        "keypoints": [[round(float(x), 2), round(float(y), 2), int(v > 0.5)] for x, y, v in kp],
+    }
+
+
+def joint_label(j: int) -> str:
+    return JOINTS[j].replace("_", " ")
+
+
+def visible_joints(keypoints) -> list[str]:
+    """Labels of the joints shown (the pose editor's checkbox group value)."""
+    kp = np.asarray(keypoints, dtype=np.float32).reshape(18, 3)
+    return [joint_label(j) for j in range(18) if kp[j, 2] > 0.5]
+
+
+def write_gif(frames: np.ndarray, k: int = 1, fps: float = 8.0, bounce: bool = True) -> str:
+    """Frames uint8 ``[N, H, W, 3]`` -> a looping GIF (enlarged ``k`` times; forth and back
+    when ``bounce``) in a temporary folder; returns its path. GIFs older than an hour there
+    are removed, so a long-running app does not fill the disk."""
+    GIF_DIR.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in GIF_DIR.glob("*.gif"):
+        try:
+            if now - old.stat().st_mtime > GIF_MAX_AGE_S:
+                old.unlink()
+        except OSError:  # removed by another worker meanwhile
+            pass
+    seq = list(frames) + (list(frames[-2:0:-1]) if bounce and len(frames) > 2 else [])
+    images = [Image.fromarray(upscale(f, k)) for f in seq]
+    path = GIF_DIR / f"interpolation-{uuid.uuid4().hex[:12]}.gif"
+    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0, optimize=False)
+    return os.fspath(path)

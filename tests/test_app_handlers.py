@@ -1,0 +1,409 @@
+"""The editor's handlers (``dpg.app``), called directly on a tiny seeded model (32x16)."""
+
+import importlib.util
+import io
+import json
+import pickle
+import struct
+import zlib
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dpg.app import handlers as h
+from dpg.app import views
+from dpg.app.session import SLIDERS, Session, factors, materialize, model_keypoints, render
+from dpg.config import tiny
+from dpg.errors import UserError
+from dpg.inference import PersonGenerator
+from dpg.keypoints import BODY_PARTS, JOINTS
+from dpg.model import DisentangledPersonModel
+
+ROOT = Path(__file__).resolve().parents[1]
+ASTRONAUT = ROOT / "assets" / "examples" / "astronaut.jpg"
+
+
+@pytest.fixture(scope="module")
+def gen():
+    torch.manual_seed(0)
+    return PersonGenerator(DisentangledPersonModel(tiny()), "cpu")
+
+
+@pytest.fixture(scope="module")
+def s0(gen):
+    return h.start(gen, Session())
+
+
+@pytest.fixture(scope="module")
+def finder():
+    pytest.importorskip("mediapipe")
+    from dpg.app.photos import PersonFinder
+
+    return PersonFinder()
+
+
+@pytest.fixture(scope="module")
+def app_module():
+    spec = importlib.util.spec_from_file_location("dpg_app_main", ROOT / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def with_two_people(gen, s):
+    """A session with a 'photo' and a 'second photo' encoded from sampled people (no mediapipe)."""
+    a = gen.sample(fg=11, bg=12, pose=13)
+    b = gen.sample(fg=21, bg=22, pose=23)
+    from dpg.app.session import encoding
+
+    s = replace(s, photo=encoding("a.jpg", a), other=encoding("b.jpg", b))
+    return h.use_photo(gen, s)
+
+
+# ------------------------------------------------------------------------------------------
+# 1. Sample
+
+
+def test_start_is_deterministic_and_small(gen, s0):
+    img = render(gen, s0)
+    assert img.shape == (32, 16, 3) and img.dtype == np.uint8
+    assert np.array_equal(img, render(gen, h.start(gen, Session())))
+    # The session is plain data (no tensors, no model): cheap for gr.State to copy per visitor.
+    assert len(pickle.dumps(s0)) < 20_000
+
+    def plain(x):
+        if isinstance(x, dict):
+            return all(isinstance(k, str) and plain(v) for k, v in x.items())
+        if isinstance(x, list):
+            return all(plain(v) for v in x)
+        return x is None or isinstance(x, (bool, int, float, str))
+
+    assert plain(asdict(s0))
+
+
+@pytest.mark.parametrize("factor", ["fg", "bg", "pose"])
+def test_a_control_changes_only_its_factor(gen, s0, factor):
+    s1 = h.set_factor(gen, s0, factor, 123, [0.0] * SLIDERS)
+    s2 = h.set_factor(gen, s1, factor, 123, [1.5, 0.0, -0.5])
+    for a, b in ((s0, s1), (s1, s2)):
+        for f in ("fg", "bg", "keypoints"):
+            same = getattr(a, f) == getattr(b, f)
+            assert same == (f != ("keypoints" if factor == "pose" else factor)), (factor, f)
+        assert not np.array_equal(render(gen, a), render(gen, b))
+    assert s2.seeds[factor] == 123 and s2.offsets[factor] == [1.5, 0.0, -0.5]
+    assert s0.seeds[factor] != 123, "handlers must not mutate their input session"
+
+
+def test_the_seed_alone_decides_a_factor(gen, s0):
+    via_other_path = h.set_factor(gen, h.set_factor(gen, s0, "bg", 9, [0, 0, 0]), "fg", 5, [0, 0, 0])
+    direct = h.set_factor(gen, s0, "fg", 5, [0, 0, 0])
+    assert via_other_path.fg == direct.fg
+    expected = gen.sample(fg=5, base=factors(gen, s0)).fg[0].tolist()
+    assert np.allclose(direct.fg, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, None, "abc", 2**31, float("nan")])
+def test_bad_seeds_are_user_errors(gen, s0, seed):
+    with pytest.raises(UserError, match="seed"):
+        h.set_factor(gen, s0, "fg", seed, [0, 0, 0])
+
+
+def test_sliders_are_checked_and_clipped(gen, s0):
+    s = h.set_factor(gen, s0, "fg", 0, [10, -10, None])
+    assert s.offsets["fg"] == [3.0, -3.0, 0.0]
+    with pytest.raises(UserError):
+        h.set_factor(gen, s0, "fg", 0, [float("nan"), 0, 0])
+    with pytest.raises(UserError):
+        h.set_factor(gen, s0, "fg", 0, [0, 0])
+    with pytest.raises(UserError):
+        h.set_factor(gen, s0, "hair", 0, [0, 0, 0])
+
+
+def test_sample_all_keeps_locked_factors(gen, s0):
+    s = h.sample_all(gen, s0, locked=["background"], seeds={"fg": 7, "pose": 8})
+    assert s.bg == s0.bg and s.seeds["bg"] == s0.seeds["bg"]
+    assert s.seeds["fg"] == 7 and s.seeds["pose"] == 8 and s.fg != s0.fg and s.keypoints != s0.keypoints
+    rolled = h.sample_all(gen, s0)
+    assert all(rolled.seeds[f] != s0.seeds[f] for f in gen.factors)  # 1 in 2^31 chance of a clash
+    with pytest.raises(UserError):
+        h.sample_all(gen, s0, locked=["hat"])
+
+
+def test_a_fresh_client_session_is_materialized(gen):
+    # gradio_client starts from the default state: any handler fills in the missing factors.
+    s = h.set_factor(gen, Session(), "bg", 4, [0, 0, 0])
+    assert s.fg is not None and s.keypoints is not None and s.pose_origin is not None
+
+
+# ------------------------------------------------------------------------------------------
+# 2. Edit a photo
+
+
+def test_load_an_example_photo(gen, s0, finder):
+    s, person = h.load_photo(gen, finder, s0, str(ASTRONAUT))
+    assert person.crop.shape == (32, 16, 3) and person.name == "astronaut.jpg"
+    assert (person.keypoints[:, 2] > 0).sum() >= 4
+    assert s.sources == {"fg": "photo", "bg": "photo", "pose": "photo"}
+    assert np.allclose(s.keypoints, person.keypoints)
+    assert np.allclose(s.fg, person.factors.fg[0].numpy())
+    # The second photo slot keeps the person shown as they are.
+    s2, _ = h.load_photo(gen, finder, s0, str(ASTRONAUT), slot="other")
+    assert s2.other["name"] == "astronaut.jpg" and s2.fg == s0.fg and s2.photo is None
+
+
+def test_take_factors_and_parts_from_the_second_photo(gen, s0):
+    s = with_two_people(gen, s0)
+    bg = h.take_from_other(gen, s, ["background"])
+    assert bg.bg == s.other["bg"] and bg.fg == s.fg and bg.keypoints == s.keypoints
+    pose = h.take_from_other(gen, s, ["pose"])
+    assert pose.keypoints == s.other["keypoints"] and pose.fg == s.fg
+    part = h.swap_parts(gen, s, ["upper body"])
+    fa, fb, fm = (np.asarray(v).reshape(7, -1) for v in (s.fg, s.other["fg"], part.fg))
+    i = BODY_PARTS.index("upper_body")
+    assert np.allclose(fm[i], fb[i]) and np.allclose(np.delete(fm, i, 0), np.delete(fa, i, 0))
+    assert part.bg == s.bg and part.keypoints == s.keypoints
+    # Resampling one factor of the photo's person keeps the rest of the photo.
+    moved = h.set_factor(gen, s, "bg", 3, [0, 0, 0])
+    assert moved.fg == s.photo["fg"] and moved.keypoints == s.photo["keypoints"] and moved.bg != s.photo["bg"]
+    assert h.use_photo(gen, moved).bg == s.photo["bg"]
+
+
+def test_editing_needs_the_photos(gen, s0):
+    for call in (
+        lambda: h.take_from_other(gen, s0, ["background"]),
+        lambda: h.swap_parts(gen, s0, ["head"]),
+        lambda: h.use_photo(gen, s0),
+        lambda: h.interpolate_photos(gen, s0, ["pose"], 4),
+    ):
+        with pytest.raises(UserError, match="photo"):
+            call()
+    s = with_two_people(gen, s0)
+    with pytest.raises(UserError):
+        h.take_from_other(gen, s, [])
+    with pytest.raises(UserError):
+        h.swap_parts(gen, s, ["tail"])
+
+
+def png_header_only(width, height) -> bytes:
+    """A PNG whose header claims a size (valid CRC), with no pixel data worth decoding."""
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def bad_photo(kind: str, tmp_path: Path) -> Path:
+    path = tmp_path / f"{kind}.png"
+    if kind == "not_an_image":
+        path = tmp_path / "notes.jpg"
+        path.write_text("these are notes, not a photo")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "tiny":
+        Image.new("RGB", (8, 8), (200, 180, 160)).save(path)
+    elif kind == "huge":
+        path.write_bytes(png_header_only(20_000, 20_000))
+    elif kind == "no_person":
+        ramp = np.linspace(0, 255, 256, dtype=np.uint8)
+        Image.fromarray(np.stack(np.meshgrid(ramp, ramp) + [np.full((256, 256), 90, np.uint8)], -1)).save(path)
+    elif kind == "two_people":
+        a = np.asarray(Image.open(ASTRONAUT))
+        Image.fromarray(np.concatenate([a, a[:, ::-1]], 1)).save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("not_an_image", "not an image"),
+        ("empty", "empty"),
+        ("tiny", "too small"),
+        ("huge", "megapixels"),
+        ("no_person", "No person found"),
+        ("two_people", "2 people"),
+    ],
+)
+def test_bad_photos_are_user_errors(gen, s0, finder, tmp_path, kind, message):
+    with pytest.raises(UserError, match=message):
+        h.load_photo(gen, finder, s0, str(bad_photo(kind, tmp_path)))
+
+
+def odd_photo(kind: str, tmp_path: Path) -> Path:
+    """The astronaut in the formats cameras and editors write."""
+    rgb = Image.open(ASTRONAUT).convert("RGB")
+    path = tmp_path / f"{kind}.png"
+    if kind == "grayscale":
+        rgb.convert("L").save(path)
+    elif kind == "rgba":
+        rgb.convert("RGBA").save(path)
+    elif kind == "cmyk":
+        path = tmp_path / "cmyk.jpg"
+        rgb.convert("CMYK").save(path, quality=95)
+    elif kind == "16bit":
+        gray = np.asarray(rgb.convert("L")).astype(np.uint16) * 257
+        Image.fromarray(gray).save(path)
+    elif kind == "exif_rotated":
+        # Stored turned on its side; the EXIF orientation tag (6: rotate 90 clockwise to view)
+        # says how to show it upright.
+        path = tmp_path / "rotated.jpg"
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        rgb.transpose(Image.Transpose.ROTATE_90).save(path, exif=exif, quality=95)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["grayscale", "rgba", "cmyk", "16bit", "exif_rotated"])
+def test_odd_formats_find_the_person(gen, s0, finder, tmp_path, kind):
+    s, person = h.load_photo(gen, finder, s0, str(odd_photo(kind, tmp_path)))
+    kp = person.keypoints
+    assert (kp[:, 2] > 0).sum() >= 4 and s.sources["fg"] == "photo"
+    # Upright: the nose is above the neck.
+    nose, neck = JOINTS.index("nose"), JOINTS.index("neck")
+    assert kp[nose, 2] and kp[neck, 2] and kp[nose, 1] < kp[neck, 1]
+
+
+# ------------------------------------------------------------------------------------------
+# 3. Edit the pose
+
+
+def test_drag_a_joint(gen, s0):
+    value = views.editor_value(render(gen, s0), s0.keypoints)
+    j = int(np.flatnonzero(np.asarray(s0.keypoints)[:, 2])[0])
+    value["keypoints"][j][:2] = [1.0, 2.0]
+    s = h.move_joints(gen, s0, value)
+    assert s.keypoints[j][:2] == [1.0, 2.0] and s.sources["pose"] == "edited"
+    assert s.fg == s0.fg and s.bg == s0.bg
+    assert not np.array_equal(render(gen, s), render(gen, s0))
+    # The same as JSON text, and coordinates beyond the image are clipped to it.
+    value["keypoints"][j][:2] = [99.0, -5.0]
+    s = h.move_joints(gen, s0, json.dumps(value))
+    assert s.keypoints[j][:2] == [gen.width - 1, 0.0]
+    assert h.reset_pose(gen, s).keypoints == s0.keypoints
+
+
+@pytest.mark.parametrize("value", ["{not json", {"keypoints": [[1, 2, 1]] * 17}, {"keypoints": [[float("nan"), 0, 1]] * 18}, None, {"keypoints": [[0, 0, 0]] * 18}])
+def test_bad_keypoints_are_user_errors(gen, s0, value):
+    with pytest.raises(UserError):
+        h.move_joints(gen, s0, value)
+
+
+def test_hide_and_show_joints(gen, s0):
+    kp = np.asarray(s0.keypoints)
+    shown = [views.joint_label(j) for j in range(18) if kp[j, 2]]
+    hidden_j = JOINTS.index(shown[0].replace(" ", "_"))
+    s = h.set_visible_joints(gen, s0, shown[1:])
+    assert s.keypoints[hidden_j][2] == 0 and s.keypoints[hidden_j][:2] == s0.keypoints[hidden_j][:2]
+    assert model_keypoints(s.keypoints)[hidden_j].tolist() == [0, 0, 0]  # the model sees the convention
+    assert views.visible_joints(s.keypoints) == shown[1:]
+    back = h.set_visible_joints(gen, s, shown)
+    assert back.keypoints == s0.keypoints
+    # A joint the pose never had appears inside the image, near where the template puts it.
+    missing = [j for j in range(18) if not kp[j, 2]]
+    if missing:
+        s = h.set_visible_joints(gen, s0, shown + [views.joint_label(missing[0])])
+        x, y, v = s.keypoints[missing[0]]
+        assert v == 1 and 0 <= x <= gen.width - 1 and 0 <= y <= gen.height - 1
+    with pytest.raises(UserError):
+        h.set_visible_joints(gen, s0, [])
+    with pytest.raises(UserError):
+        h.set_visible_joints(gen, s0, ["tail"])
+
+
+def test_place_missing_fits_the_template():
+    kp = np.zeros((18, 3), np.float32)
+    t = h.TEMPLATE * np.array([64, 128])
+    for j in (1, 8, 11):  # neck and hips, the template shifted by (3, 5)
+        kp[j] = [t[j, 0] + 3, t[j, 1] + 5, 1]
+    out = h.place_missing(kp, 128, 64)
+    assert np.allclose(out[0, :2], t[0] + [3, 5], atol=1e-3)
+
+
+def test_random_pose(gen, s0):
+    s = h.random_pose(gen, s0, seed=77)
+    assert s.seeds["pose"] == 77 and s.offsets["pose"] == [0.0] * SLIDERS
+    assert s.keypoints == h.set_factor(gen, s0, "pose", 77, [0, 0, 0]).keypoints
+    assert s.fg == s0.fg and s.bg == s0.bg
+
+
+# ------------------------------------------------------------------------------------------
+# 4. Interpolate
+
+
+def test_interpolate_two_seeds(gen):
+    frames = h.interpolate_seeds(gen, 3, 4, ["pose"], steps=5, method="lerp")
+    assert frames.shape == (5, 32, 16, 3) and frames.dtype == np.uint8
+    at = {seed: render(gen, materialize(gen, Session(seeds={"fg": 3, "bg": 3, "pose": seed}))) for seed in (3, 4)}
+    assert np.array_equal(frames[0], at[3]) and np.array_equal(frames[-1], at[4])
+    all_factors = h.interpolate_seeds(gen, 3, 4, ["foreground", "background", "pose"], steps=3)
+    assert np.array_equal(all_factors[-1], render(gen, materialize(gen, Session(seeds={"fg": 4, "bg": 4, "pose": 4}))))
+    for bad in (dict(steps=1), dict(steps=99), dict(method="cubic"), dict(chosen=[])):
+        args = dict(chosen=["pose"], steps=4, method="lerp") | bad
+        with pytest.raises(UserError):
+            h.interpolate_seeds(gen, 3, 4, **args)
+
+
+def test_interpolate_two_photos_inverts_each_photo_once(gen, s0, monkeypatch):
+    monkeypatch.setattr(h, "INVERT_ITERS", 5)
+    calls = []
+    invert = gen.invert
+    monkeypatch.setattr(gen, "invert", lambda *a, **k: calls.append(1) or invert(*a, **k))
+    s = with_two_people(gen, s0)
+    s, frames, residual = h.interpolate_photos(gen, s, ["background"], steps=4)
+    assert frames.shape == (4, 32, 16, 3) and set(residual) == set(gen.factors) and len(calls) == 2
+    s, frames, _ = h.interpolate_photos(gen, s, ["pose"], steps=3)
+    assert frames.shape == (3, 32, 16, 3) and len(calls) == 2
+    assert "%" in h.describe_residual(residual)
+
+
+# ------------------------------------------------------------------------------------------
+# Views and the page's wiring
+
+
+def test_views(gen, s0):
+    img = render(gen, s0)
+    k = views.display_scale(gen.height)
+    big = views.upscale(img, k)
+    assert k == 12 and big.shape == (32 * k, 16 * k, 3) and np.array_equal(big[::k, ::k], img)
+    assert views.overlay(img, s0.keypoints, k).shape == big.shape
+    value = views.editor_value(img, s0.keypoints)
+    assert (value["width"], value["height"]) == (16, 32) and len(value["keypoints"]) == 18
+    png = Image.open(io.BytesIO(__import__("base64").b64decode(value["image"].split(",", 1)[1])))
+    assert np.array_equal(np.asarray(png), img)
+    frames = np.stack([img, 255 - img, img // 2])
+    gif = Image.open(views.write_gif(frames, k=2))
+    assert gif.size == (32, 64) and gif.n_frames == 4  # forth and back: 0 1 2 1
+
+
+def test_errors_become_messages_not_tracebacks(app_module, caplog):
+    def bad_input():
+        raise UserError("the seed must be a whole number")
+
+    def crash():
+        raise RuntimeError("secret internals")
+
+    out = app_module.guarded(bad_input, 3)()
+    assert out[:2] == [app_module.gr.skip()] * 2 and "The seed must be a whole number" in out[2]
+    with caplog.at_level("ERROR"):
+        out = app_module.guarded(crash, 2)()
+    assert "secret" not in out[1] and "Traceback" not in out[1] and "went wrong" in out[1]
+    assert "secret internals" in caplog.text  # logged server-side, with its traceback
+
+
+def test_the_page_builds_with_its_api(app_module, gen):
+    demo = app_module.build_app(gen)
+    names = {fn.api_name for fn in demo.fns.values()}
+    expected = {"start", "set_fg", "set_bg", "set_pose", "roll_fg", "sample_all", "load_photo", "load_other", "take",
+                "swap_parts", "use_photo", "move_joints", "set_joints", "reset_pose", "random_pose", "interpolate"}  # fmt: skip
+    assert expected <= names
+
+
+def test_without_weights_the_app_says_the_model_is_missing(app_module, tmp_path):
+    demo = app_module.load_app(tmp_path / "nothing-here.safetensors")
+    text = " ".join(str(getattr(b, "value", "")) for b in demo.blocks.values())
+    assert "The model is missing" in text and "nothing-here.safetensors" in text
