@@ -59,10 +59,10 @@ CVPR 2018). Sample each from its own seed, move it along its main directions, ta
 from photos, drag the skeleton, and interpolate."""
 
 
-def guarded(fn, n_outputs: int):
+def guarded(fn, n_outputs: int, status_at: int = -1):
     """An event function that never lets an exception reach the page: a ``UserError`` or a
     crash (logged with its traceback, server-side only) becomes a warning and the status line
-    (the last output); the other outputs, the session included, stay as they were."""
+    (output ``status_at``); the other outputs, the session included, stay as they were."""
 
     @functools.wraps(fn)
     def run(*args):
@@ -75,23 +75,105 @@ def guarded(fn, n_outputs: int):
             log.exception("event %s failed", fn.__name__)
             message = CRASH
         gr.Warning(message)
-        return [gr.skip()] * (n_outputs - 1) + [f"⚠️ {message}"]
+        out = [gr.skip()] * n_outputs
+        out[status_at] = f"⚠️ {message}"
+        return out
 
     return run
 
 
+def sample_tab(factors) -> dict:
+    """Per factor: a seed, its dice and the sliders; locks and "sample all"."""
+    ui = {"seeds": {}, "dice": {}, "sliders": {}}
+    for f in factors:
+        with gr.Group():
+            gr.Markdown(f"**{FACTOR_TITLES[f]}**", padding=True)
+            with gr.Row():
+                ui["seeds"][f] = gr.Number(DEFAULT_SEEDS[f], label="Seed", precision=0, minimum=0, maximum=MAX_SEED, elem_id=f"{f}-seed", min_width=100)
+                ui["dice"][f] = gr.Button("🎲 New seed", elem_id=f"{f}-dice", scale=0, min_width=120)
+            with gr.Row():
+                ui["sliders"][f] = [
+                    gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, 0.0, step=0.05, label=f"Direction {i + 1}", elem_id=f"{f}-slider-{i}", min_width=120)
+                    for i in range(SLIDERS)
+                ]  # fmt: skip
+    with gr.Row():
+        ui["locks"] = gr.CheckboxGroup([FACTOR_LABELS[f] for f in factors], label="Lock (keep when sampling all)", elem_id="locks")
+        ui["sample_all"] = gr.Button("🎲 Sample all", variant="primary", elem_id="sample-all", scale=0, min_width=160)
+    return ui
+
+
+def photo_tab(factors, examples: list[str]) -> dict:
+    """The photo to edit (upload or example), the second photo, and what to take from it."""
+    ui = {}
+    with gr.Row():
+        with gr.Column():
+            ui["photo"] = gr.File(label="Photo of one person", elem_id="photo")
+            ui["examples"] = gr.Gallery(
+                examples, label="Or click an example", columns=4, height=130, allow_preview=False,
+                object_fit="cover", elem_id="examples", visible=bool(examples),
+            )  # fmt: skip
+        ui["found"] = gr.Image(label="Person found", format="png", interactive=False, elem_id="found")
+    ui["use_photo"] = gr.Button("Back to the photo's person", elem_id="use-photo")
+    with gr.Row():
+        ui["other"] = gr.File(label="Second photo", elem_id="other")
+        ui["other_found"] = gr.Image(label="Person found", format="png", interactive=False, elem_id="other-found")
+    labels = [FACTOR_LABELS[f] for f in factors]
+    with gr.Row():
+        ui["take_what"] = gr.CheckboxGroup(labels, value=labels[1:2], label="Take from the second photo", elem_id="take-what")
+        ui["take"] = gr.Button("Take", elem_id="take", scale=0, min_width=100)
+    with gr.Row():
+        parts = [h.part_label(p) for p in BODY_PARTS]
+        ui["parts"] = gr.CheckboxGroup(parts, value=["upper body"], label="Swap body parts with the second photo", elem_id="parts")
+        ui["swap"] = gr.Button("Swap", elem_id="swap", scale=0, min_width=100)
+    return ui
+
+
+def pose_tab() -> dict:
+    """The draggable skeleton (``dpg/app/pose_editor.js``), joints shown, reset, random pose."""
+    gr.Markdown("Drag a joint to move it (or focus it and use the arrow keys); the person re-renders in the new pose.")
+    ui = {}
+    with gr.Row():
+        ui["editor"] = gr.HTML(
+            None, html_template='<div class="dpg-pose"></div>', css_template=(STATIC / "pose_editor.css").read_text(),
+            js_on_load=(STATIC / "pose_editor.js").read_text(), apply_default_css=False, elem_id="pose-editor",
+            limbs=[list(b) for b in LIMBS], colours=[f"rgb{c}" for c in _LIMB_COLOURS], joints=[joint_label(j) for j in range(18)],
+        )  # fmt: skip
+        with gr.Column():
+            ui["joints"] = gr.CheckboxGroup([joint_label(j) for j in range(len(JOINTS))], label="Joints shown", elem_id="joints")
+            with gr.Row():
+                ui["reset"] = gr.Button("Reset pose", elem_id="reset-pose")
+                ui["random_pose"] = gr.Button("🎲 Random pose", elem_id="random-pose")
+    return ui
+
+
+def interpolate_tab(factors) -> dict:
+    """Between two seeds or the two photos, for the chosen factors: frames and a GIF."""
+    ui = {}
+    ui["mode"] = gr.Radio(
+        ["two seeds", "two photos"], value="two seeds", label="Between",
+        info="Two photos: the photo and the second photo of the photo tab, inverted to noise (a few seconds)",
+    )  # fmt: skip
+    with gr.Row():
+        ui["seed_a"] = gr.Number(0, label="Seed A", precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed-a")
+        ui["seed_b"] = gr.Number(1, label="Seed B", precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed-b")
+    labels = [FACTOR_LABELS[f] for f in factors]
+    ui["chosen"] = gr.CheckboxGroup(labels, value=labels, label="Factors that change", elem_id="interp-factors")
+    with gr.Row():
+        ui["steps"] = gr.Slider(2, h.MAX_STEPS, 8, step=1, label="Steps", elem_id="steps")
+        ui["method"] = gr.Radio(["slerp", "lerp"], value="slerp", label="Path in noise space")
+    ui["go"] = gr.Button("Interpolate", variant="primary", elem_id="interpolate-go")
+    ui["frames"] = gr.Gallery(label="Frames", columns=8, height="auto", format="png", elem_id="frames")
+    ui["gif"] = gr.File(label="GIF", elem_id="gif")
+    return ui
+
+
 def build_app(gen, finder: PersonFinder | None = None) -> gr.Blocks:
     """The editor's page for a ``PersonGenerator``. ``finder`` finds people in photos
-    (default: a ``PersonFinder`` with mediapipe, created on the first upload)."""
+    (default: a ``PersonFinder`` with mediapipe, started on the first upload)."""
     finder = finder or PersonFinder()
     k = display_scale(gen.height)
     factors = gen.factors
-    on = {"show_progress": "hidden", "concurrency_id": "render"}  # quick events share one limit
-
-    def show(s: Session, message: str = "") -> list:
-        """The session as the page shows it: the ``view`` outputs below."""
-        image = render(gen, s)
-        return [s, upscale(image, k), editor_value(image, s.keypoints), visible_joints(s.keypoints), describe(gen, s), message]
+    examples = example_photos()
 
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(900, 3600)) as demo:
         state = gr.State(Session())
@@ -103,138 +185,98 @@ def build_app(gen, finder: PersonFinder | None = None) -> gr.Blocks:
                 status = gr.Markdown(elem_id="status")
             with gr.Column(scale=5), gr.Tabs():
                 with gr.Tab("Sample", id="sample"):
-                    seeds, sliders, dice = {}, {}, {}
-                    for f in factors:
-                        with gr.Group():
-                            gr.Markdown(f"**{FACTOR_TITLES[f]}**", padding=True)
-                            with gr.Row():
-                                seeds[f] = gr.Number(DEFAULT_SEEDS[f], label="Seed", precision=0, minimum=0, maximum=MAX_SEED, elem_id=f"{f}-seed", min_width=100)
-                                dice[f] = gr.Button("🎲 New seed", elem_id=f"{f}-dice", scale=0, min_width=120)
-                            with gr.Row():
-                                sliders[f] = [
-                                    gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, 0.0, step=0.05, label=f"Direction {i + 1}", elem_id=f"{f}-slider-{i}", min_width=120)
-                                    for i in range(SLIDERS)
-                                ]  # fmt: skip
-                    with gr.Row():
-                        locks = gr.CheckboxGroup([FACTOR_LABELS[f] for f in factors], label="Lock (keep when sampling all)", elem_id="locks")
-                        sample_all = gr.Button("🎲 Sample all", variant="primary", elem_id="sample-all", scale=0, min_width=160)
+                    ui = sample_tab(factors)
                 with gr.Tab("Edit a photo", id="photo"):
-                    with gr.Row():
-                        with gr.Column():
-                            photo = gr.File(label="Photo of one person", elem_id="photo")
-                            examples = example_photos()
-                            gallery = gr.Gallery(examples, label="Or click an example", columns=4, height=130, allow_preview=False, object_fit="cover", elem_id="examples", visible=bool(examples))
-                        found = gr.Image(label="Person found", format="png", interactive=False, elem_id="found")
-                    back = gr.Button("Back to the photo's person", elem_id="use-photo")
-                    with gr.Row():
-                        other = gr.File(label="Second photo", elem_id="other")
-                        other_found = gr.Image(label="Person found", format="png", interactive=False, elem_id="other-found")
-                    with gr.Row():
-                        take_what = gr.CheckboxGroup([FACTOR_LABELS[f] for f in factors], value=[FACTOR_LABELS[factors[1]]], label="Take from the second photo", elem_id="take-what")
-                        take = gr.Button("Take", elem_id="take", scale=0, min_width=100)
-                    with gr.Row():
-                        parts = gr.CheckboxGroup([h.part_label(p) for p in BODY_PARTS], value=["upper body"], label="Swap body parts with the second photo", elem_id="parts")
-                        swap = gr.Button("Swap", elem_id="swap", scale=0, min_width=100)
+                    ui |= photo_tab(factors, examples)
                 with gr.Tab("Edit the pose", id="pose"):
-                    gr.Markdown("Drag a joint to move it (or focus it and use the arrow keys); the person re-renders in the new pose.")
-                    with gr.Row():
-                        editor = gr.HTML(
-                            None, html_template='<div class="dpg-pose"></div>', css_template=(STATIC / "pose_editor.css").read_text(),
-                            js_on_load=(STATIC / "pose_editor.js").read_text(), elem_id="pose-editor", apply_default_css=False,
-                            limbs=[list(b) for b in LIMBS], colours=[f"rgb{c}" for c in _LIMB_COLOURS], joints=[joint_label(j) for j in range(18)],
-                        )  # fmt: skip
-                        with gr.Column():
-                            joints = gr.CheckboxGroup([joint_label(j) for j in range(len(JOINTS))], label="Joints shown", elem_id="joints")
-                            with gr.Row():
-                                reset = gr.Button("Reset pose", elem_id="reset-pose")
-                                random_pose = gr.Button("🎲 Random pose", elem_id="random-pose")
+                    ui |= pose_tab()
                 with gr.Tab("Interpolate", id="interpolate"):
-                    mode = gr.Radio(["two seeds", "two photos"], value="two seeds", label="Between", info="Two photos: the photo and the second photo of the photo tab, inverted to noise (a few seconds)")
-                    with gr.Row():
-                        seed_a = gr.Number(0, label="Seed A", precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed-a")
-                        seed_b = gr.Number(1, label="Seed B", precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed-b")
-                    chosen = gr.CheckboxGroup([FACTOR_LABELS[f] for f in factors], value=[FACTOR_LABELS[f] for f in factors], label="Factors that change", elem_id="interp-factors")
-                    with gr.Row():
-                        steps = gr.Slider(2, h.MAX_STEPS, 8, step=1, label="Steps", elem_id="steps")
-                        method = gr.Radio(["slerp", "lerp"], value="slerp", label="Path in noise space")
-                    go = gr.Button("Interpolate", variant="primary", elem_id="interpolate-go")
-                    frames = gr.Gallery(label="Frames", columns=8, height="auto", format="png", elem_id="frames")
-                    gif = gr.File(label="GIF", elem_id="gif")
+                    ui |= interpolate_tab(factors)
+        seeds, sliders = ui["seeds"], ui["sliders"]
+        view = [state, image, ui["editor"], ui["joints"], caption, status]
 
-        view = [state, image, editor, joints, caption, status]
+        def show(s: Session, message: str = "") -> list:
+            """The session as the page shows it: the ``view`` outputs."""
+            person = render(gen, s)
+            return [s, upscale(person, k), editor_value(person, s.keypoints), visible_joints(s.keypoints), describe(gen, s), message]
+
+        def wire(triggers, fn, inputs, outputs, **kw):
+            """``fn`` on ``triggers``, guarded (messages to ``status``). By default an event
+            of the "render" group (one decoder pass; they share the queue's limit) that
+            shows no progress overlay, so the picture follows a slider without flicker."""
+            kw = {"show_progress": "hidden", "concurrency_id": "render", **kw}
+            fn = guarded(fn, len(outputs), outputs.index(status))
+            return gr.on(triggers, fn, inputs, outputs, **kw) if isinstance(triggers, list) else triggers(fn, inputs, outputs, **kw)
 
         # -- Sample: a factor's seed box and sliders are one event, its dice another.
-        demo.load(guarded(lambda s: show(h.start(gen, s)), len(view)), [state], view, api_name="start", **on)
+        wire(demo.load, lambda s: show(h.start(gen, s)), [state], view, api_name="start")
         for f in factors:
             def set_factor(s, seed, *amounts, f=f):
                 return show(h.set_factor(gen, s, f, seed, amounts))
 
-            def roll(s, f=f):
+            def roll(s, *, f=f):
                 s = h.roll(gen, s, f)
                 return [*show(s), s.seeds[f]]
 
-            gr.on(
-                [seeds[f].submit, seeds[f].blur] + [sl.input for sl in sliders[f]], guarded(set_factor, len(view)),
-                [state, seeds[f], *sliders[f]], view, api_name=f"set_{f}", trigger_mode="always_last", **on,
-            )  # fmt: skip
-            dice[f].click(guarded(roll, len(view) + 1), [state], [*view, seeds[f]], api_name=f"roll_{f}", **on)
+            changed = [seeds[f].submit, seeds[f].blur] + [sl.input for sl in sliders[f]]
+            wire(changed, set_factor, [state, seeds[f], *sliders[f]], view, api_name=f"set_{f}", trigger_mode="always_last")
+            wire(ui["dice"][f].click, roll, [state], [*view, seeds[f]], api_name=f"roll_{f}")
 
-        def sample_everything(s, locked):
+        def sample_all(s, locked):
             s = h.sample_all(gen, s, locked)
             return [*show(s), *(s.seeds[f] for f in factors)]
 
-        sample_all.click(guarded(sample_everything, len(view) + len(factors)), [state, locks], [*view, *seeds.values()], api_name="sample_all", **on)
+        wire(ui["sample_all"].click, sample_all, [state, ui["locks"]], [*view, *seeds.values()], api_name="sample_all")
 
-        # -- Edit a photo. Detection takes ~0.1 s (1 s the first time): its own queue.
-        def load(s, path, slot="photo"):
-            if path is None:  # the file box was cleared
+        # -- Edit a photo. Finding a person takes ~0.1 s (1 s the first time): a queue of its own.
+        def load_photo(s, photo):
+            if photo is None:  # the file box was cleared
                 return [gr.skip()] * (len(view) + 1)
-            s, person = h.load_photo(gen, finder, s, path, slot)
+            s, person = h.load_photo(gen, finder, s, photo, "photo")
             n = int((person.keypoints[:, 2] > 0).sum())
-            msg = f"Found the person in {person.name} ({n} of 18 joints)."
-            return [*show(s, msg), overlay(person.crop, person.keypoints, k)]
+            return [*show(s, f"Found the person in {person.name} ({n} of 18 joints)."), overlay(person.crop, person.keypoints, k)]
 
-        def load_other(s, path):
-            if path is None:
+        def load_other(s, photo):
+            if photo is None:
                 return [gr.skip()] * 3
-            s, person = h.load_photo(gen, finder, s, path, "other")
-            msg = f"Second photo: found the person in {person.name}. Take factors or swap parts below."
-            return [s, overlay(person.crop, person.keypoints, k), msg]
+            s, person = h.load_photo(gen, finder, s, photo, "other")
+            message = f"Second photo: found the person in {person.name}. Take factors or swap parts below."
+            return [s, overlay(person.crop, person.keypoints, k), message]
 
         def load_example(s, evt: gr.SelectData):
-            path = examples[evt.index]
-            return [*load(s, path), path]
+            return [*load_photo(s, examples[evt.index]), examples[evt.index]]
 
-        photo_events = {"concurrency_id": "photo", "concurrency_limit": 1}
-        photo.upload(guarded(load, len(view) + 1), [state, photo], [*view, found], api_name="load_photo", **photo_events)
-        other.upload(guarded(load_other, 3), [state, other], [state, other_found, status], api_name="load_other", **photo_events)
-        gallery.select(guarded(load_example, len(view) + 2), [state], [*view, found, photo], api_visibility="undocumented", **photo_events)
-        back.click(guarded(lambda s: show(h.use_photo(gen, s)), len(view)), [state], view, api_name="use_photo", **on)
-        take.click(guarded(lambda s, what: show(h.take_from_other(gen, s, what)), len(view)), [state, take_what], view, api_name="take", **on)
-        swap.click(guarded(lambda s, p: show(h.swap_parts(gen, s, p)), len(view)), [state, parts], view, api_name="swap_parts", **on)
+        slow = {"concurrency_id": "photo", "concurrency_limit": 1, "show_progress": "minimal"}
+        wire(ui["photo"].upload, load_photo, [state, ui["photo"]], [*view, ui["found"]], api_name="load_photo", **slow)
+        wire(ui["other"].upload, load_other, [state, ui["other"]], [state, ui["other_found"], status], api_name="load_other", **slow)
+        wire(ui["examples"].select, load_example, [state], [*view, ui["found"], ui["photo"]], api_visibility="undocumented", **slow)
+        wire(ui["use_photo"].click, lambda s: show(h.use_photo(gen, s)), [state], view, api_name="use_photo")
+        wire(ui["take"].click, lambda s, factors: show(h.take_from_other(gen, s, factors)), [state, ui["take_what"]], view, api_name="take")
+        wire(ui["swap"].click, lambda s, parts: show(h.swap_parts(gen, s, parts)), [state, ui["parts"]], view, api_name="swap_parts")
 
         # -- Edit the pose. The editor's "drag" event carries its value (the new keypoints).
-        editor.drag(guarded(lambda s, value: show(h.move_joints(gen, s, value)), len(view)), [state, editor], view, api_name="move_joints", trigger_mode="always_last", **on)
-        joints.input(guarded(lambda s, names: show(h.set_visible_joints(gen, s, names)), len(view)), [state, joints], view, api_name="set_joints", trigger_mode="always_last", **on)
-        reset.click(guarded(lambda s: show(h.reset_pose(gen, s)), len(view)), [state], view, api_name="reset_pose", **on)
+        wire(ui["editor"].drag, lambda s, editor: show(h.move_joints(gen, s, editor)), [state, ui["editor"]], view, api_name="move_joints", trigger_mode="always_last")
+        wire(ui["joints"].input, lambda s, joints: show(h.set_visible_joints(gen, s, joints)), [state, ui["joints"]], view, api_name="set_joints", trigger_mode="always_last")
+        wire(ui["reset"].click, lambda s: show(h.reset_pose(gen, s)), [state], view, api_name="reset_pose")
 
-        def new_pose(s):
+        def random_pose(s):
             s = h.random_pose(gen, s)
             return [*show(s), s.seeds["pose"], *[0.0] * SLIDERS]
 
-        if "pose" in factors:
-            random_pose.click(guarded(new_pose, len(view) + 1 + SLIDERS), [state], [*view, seeds["pose"], *sliders["pose"]], api_name="random_pose", **on)
+        wire(ui["random_pose"].click, random_pose, [state], [*view, seeds["pose"], *sliders["pose"]], api_name="random_pose")
 
-        # -- Interpolate: inversion takes seconds, so it has a queue of its own.
-        def interpolate(s, between, a, b, what, n, how):
+        # -- Interpolate. Inverting two photos takes seconds: a queue of its own.
+        def interpolate(s, between, seed_a, seed_b, factors, steps, method):
             if between == "two photos":
-                s, out, residual = h.interpolate_photos(gen, s, what, n, how)
-                msg = h.describe_residual(residual)
+                s, out, residual = h.interpolate_photos(gen, s, factors, steps, method)
+                message = h.describe_residual(residual)
             else:
-                out, msg = h.interpolate_seeds(gen, a, b, what, n, how), ""
-            return [s, [upscale(x, k) for x in out], write_gif(out, k), msg]
+                out, message = h.interpolate_seeds(gen, seed_a, seed_b, factors, steps, method), ""
+            return [s, [upscale(x, k) for x in out], write_gif(out, k), message]
 
-        go.click(guarded(interpolate, 4), [state, mode, seed_a, seed_b, chosen, steps, method], [state, frames, gif, status], api_name="interpolate", concurrency_id="interpolate", concurrency_limit=1)
+        inputs = [state, ui["mode"], ui["seed_a"], ui["seed_b"], ui["chosen"], ui["steps"], ui["method"]]
+        wire(ui["go"].click, interpolate, inputs, [state, ui["frames"], ui["gif"], status], api_name="interpolate",
+             concurrency_id="interpolate", concurrency_limit=1, show_progress="full")  # fmt: skip
     return demo
 
 

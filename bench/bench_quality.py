@@ -21,8 +21,6 @@ import json
 import os
 import sys
 
-import torch
-
 from dpg.eval.disentangle import evaluate_disentanglement, reconstruction_quality
 from dpg.inference import DEFAULT_CHECKPOINT, PersonGenerator
 
@@ -55,7 +53,6 @@ def main() -> int:
     p.add_argument("--device", default=None)
     p.add_argument("--json", default=None, help="also write every number here")
     args = p.parse_args()
-    torch.set_num_threads(1 if args.device in (None, "cpu") and not torch.cuda.is_available() else torch.get_num_threads())
     gen = PersonGenerator.from_checkpoint(args.checkpoint, args.device)
     size = f"{gen.height}x{gen.width}"
     out = {"procedural": report(gen, args.people, args.pairs, args.seed, None, "", f"procedural poses, {size}")}

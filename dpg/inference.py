@@ -213,9 +213,14 @@ class PersonGenerator:
             mapping = self._mapping(factor)
             z = mapping.noise(samples, torch.Generator().manual_seed(12345)).to(self.device)
             e = mapping(z)
-            _, _, v = torch.pca_lowrank(e - e.mean(0), q=k, center=False)  # [K, k]
+            # Exact SVD, not pca_lowrank: that one is randomized (global RNG), so a slider
+            # position would show a slightly different person in every process.
+            _, _, vh = torch.linalg.svd(e - e.mean(0), full_matrices=False)
+            v = vh[:k].T  # [K, k]
             sol = torch.linalg.lstsq(z - z.mean(0), (e - e.mean(0)) @ v).solution  # [K, k]
             d = sol.T / sol.T.norm(dim=1, keepdim=True)
+            # Fix each axis' sign (SVD's is arbitrary): its largest component is positive.
+            d = d * torch.sign(d.gather(1, d.abs().argmax(1, keepdim=True)))
             self._directions[key] = d * mapping.noise_std * np.sqrt(mapping.dim)
         return self._directions[key]
 

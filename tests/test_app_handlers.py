@@ -335,13 +335,18 @@ def test_random_pose(gen, s0):
 # 4. Interpolate
 
 
+def close(a, b):
+    return np.abs(a.astype(int) - b.astype(int)).max() <= 2
+
+
 def test_interpolate_two_seeds(gen):
     frames = h.interpolate_seeds(gen, 3, 4, ["pose"], steps=5, method="lerp")
     assert frames.shape == (5, 32, 16, 3) and frames.dtype == np.uint8
     at = {seed: render(gen, materialize(gen, Session(seeds={"fg": 3, "bg": 3, "pose": seed}))) for seed in (3, 4)}
-    assert np.array_equal(frames[0], at[3]) and np.array_equal(frames[-1], at[4])
+    # Equal up to the decoder's batch-size-dependent rounding.
+    assert close(frames[0], at[3]) and close(frames[-1], at[4]) and not close(frames[0], frames[-1])
     all_factors = h.interpolate_seeds(gen, 3, 4, ["foreground", "background", "pose"], steps=3)
-    assert np.array_equal(all_factors[-1], render(gen, materialize(gen, Session(seeds={"fg": 4, "bg": 4, "pose": 4}))))
+    assert close(all_factors[-1], render(gen, materialize(gen, Session(seeds={"fg": 4, "bg": 4, "pose": 4}))))
     for bad in (dict(steps=1), dict(steps=99), dict(method="cubic"), dict(chosen=[])):
         args = dict(chosen=["pose"], steps=4, method="lerp") | bad
         with pytest.raises(UserError):
@@ -387,9 +392,10 @@ def test_errors_become_messages_not_tracebacks(app_module, caplog):
     def crash():
         raise RuntimeError("secret internals")
 
-    out = app_module.guarded(bad_input, 3)()
+    with pytest.warns(UserWarning, match="seed"):  # gr.Warning outside a request
+        out = app_module.guarded(bad_input, 3)()
     assert out[:2] == [app_module.gr.skip()] * 2 and "The seed must be a whole number" in out[2]
-    with caplog.at_level("ERROR"):
+    with caplog.at_level("ERROR"), pytest.warns(UserWarning, match="went wrong"):
         out = app_module.guarded(crash, 2)()
     assert "secret" not in out[1] and "Traceback" not in out[1] and "went wrong" in out[1]
     assert "secret internals" in caplog.text  # logged server-side, with its traceback

@@ -70,3 +70,19 @@ def test_tiny_model_end_to_end():
     assert recon["people"] == 4 and -1 <= recon["ssim_gray"] <= 1
     md = markdown_table(r, recon)
     assert "| pose |" in md and "Stage-I reconstruction of 4 people" in md
+
+
+def test_disentangle_command_writes_its_table(tmp_path, capsys):
+    from dpg.checkpoint import save_weights
+    from dpg.cli import main
+    from dpg.config import tiny
+    from dpg.model import DisentangledPersonModel
+
+    cfg = tiny()
+    torch.manual_seed(0)
+    save_weights(tmp_path / "tiny.safetensors", DisentangledPersonModel(cfg), cfg)
+    args = ["eval", "disentangle", "--checkpoint", str(tmp_path / "tiny.safetensors"), "--device", "cpu",
+            "--pairs", "2", "--people", "2", "--out", str(tmp_path / "out")]  # fmt: skip
+    assert main(args) == 0
+    assert "| bg |" in capsys.readouterr().out
+    assert (tmp_path / "out" / "disentangle.json").exists() and (tmp_path / "out" / "disentangle.md").exists()

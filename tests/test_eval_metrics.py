@@ -122,3 +122,30 @@ def test_inception_features_load_offline():
     assert f.shape == (3, 2048) and np.isfinite(f).all()
     np.testing.assert_allclose(f[0], f[1], rtol=1e-5, atol=1e-6)
     assert not np.allclose(f[0], f[2])
+
+
+def test_masks_of_real_market_crops(shared_data):
+    """The 20 real crops and their community keypoints: each target mask covers the visible
+    joints and a person-sized share of the crop, and mask-SSIM of a crop with itself is 1."""
+    import os
+
+    from PIL import Image
+
+    from dpg.data.annotations import read_annotation_csv
+
+    folder = os.path.join(shared_data, "market", "bounding_box_train")
+    names, kps = read_annotation_csv(os.path.join(shared_data, "market", "market-annotation-train.csv"), (128, 64))
+    index = dict(zip(names, kps))
+    crops = sorted(n for n in os.listdir(folder) if n in index)
+    assert crops, "no annotated crop found"
+    for name in crops:
+        kp = index[name]
+        if kp[:, 2].sum() < 6:
+            continue
+        m = M.target_mask(kp, 128, 64)
+        vis = kp[:, 2] > 0
+        assert m[kp[vis, 1].astype(int), kp[vis, 0].astype(int)].all()
+        assert 0.05 < m.mean() < 0.7
+        x = np.asarray(Image.open(os.path.join(folder, name)).convert("RGB"))
+        assert M.ssim_color(M.apply_mask(x, m), M.apply_mask(x, m)) == pytest.approx(1.0)
+        assert M.ssim_gray(x[:, ::-1].copy(), x) < 1.0

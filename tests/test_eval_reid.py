@@ -91,7 +91,7 @@ def test_foreground_embeddings_on_a_market_folder(tmp_path):
     torch.manual_seed(0)
     gen = PersonGenerator(DisentangledPersonModel(tiny()), "cpu")
     people = SyntheticPeople(12, split="test", size=(32, 16), identities=3)
-    layout = {"query": range(0, 3), "bounding_box_test": range(3, 9), "bounding_box_train": range(9, 12)}
+    layout = {"query": range(3), "bounding_box_test": range(3, 9), "bounding_box_train": range(9, 12)}
     csv = {"query": "query", "bounding_box_test": "test", "bounding_box_train": "train"}
     for folder, items in layout.items():
         (tmp_path / folder).mkdir()

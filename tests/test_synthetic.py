@@ -11,7 +11,7 @@ import torch
 
 from dpg import keypoints as K
 from dpg.data import synthetic as S
-from dpg.data.synthetic_pose import LSHO, NECK, RANK, LANK, RSHO
+from dpg.data.synthetic_pose import LSHO, RANK, RSHO
 
 SEEDS = range(12)
 
@@ -102,6 +102,18 @@ def test_out_of_frame_and_hidden_joints_are_invisible():
     assert back and not any(p.visible[0] or p.visible[14] or p.visible[15] for p in back)
 
 
+def test_left_and_right_follow_the_joint_names():
+    """In a front view the person's right is on the image's left, for every joint pair."""
+    pairs = [(K.JOINTS.index("right_" + n), K.JOINTS.index("left_" + n))
+             for n in ("shoulder", "elbow", "hip", "knee", "eye", "ear")]  # fmt: skip
+    poses = [S.sample_pose(S.factor_seed("val", "pose", i)) for i in range(200)]
+    front = [p for p in poses if np.cos(p.yaw) > 0.9 and np.cos(p.head_yaw) > 0.9]
+    assert len(front) > 10
+    for p in front:
+        for right, left in pairs:
+            assert p.joints[right, 0] < p.joints[left, 0], K.JOINTS[right]
+
+
 def test_flip_agrees_with_the_flipped_geometry():
     for i in SEEDS:
         a, b, p = _factors(i)
@@ -129,8 +141,8 @@ def test_splits_never_share_a_seed():
             seeds = [S.factor_seed(split, factor, i, seed) for i in range(200) for seed in (0, 7)]
             ranges.append((min(seeds), max(seeds)))
             assert len(set(seeds)) == len(seeds)
-        for (lo, hi), (lo2, _) in zip(ranges, ranges[1:]):
-            assert hi < lo2
+        for (_, hi), (lo, _) in zip(ranges, ranges[1:]):
+            assert hi < lo
     train = S.SyntheticPeople(split="train", identities=5)
     test = S.SyntheticPeople(split="test", identities=5)
     seeds = {split: {k: {ds[i][k] for i in range(6)} for k in ("appearance_seed", "background_seed", "pose_seed")}
@@ -192,8 +204,8 @@ def test_real_market_poses(shared_data):
         out = S.render(a, b, S.pose_from_keypoints(poses[k], (128, 64), seed=k))
         np.testing.assert_array_equal(out.keypoints, poses[k])
         hits.extend(_on_body(out))
-    # Real labels are noisy (a wrist beside the hand, an ear off the head): nearly all land.
-    assert np.mean(hits) > 0.95
+    # Real labels are noisy (an eye or ear beside the head): nearly all land on the body.
+    assert np.mean(hits) > 0.98
 
 
 def test_render_synthetic_folder(tmp_path):
@@ -215,7 +227,8 @@ def test_render_synthetic_folder(tmp_path):
     assert sorted(names) == train
     # The folder is the dataset: image k of the CSV is item k of SyntheticPeople.
     ds = S.SyntheticPeople(split="train", identities=3)
-    np.testing.assert_array_equal(kp[4], np.where(ds.render(4).keypoints[:, 2:] > 0, np.rint(ds.render(4).keypoints), 0))
+    expected = ds.render(4).keypoints
+    np.testing.assert_array_equal(kp[4], np.where(expected[:, 2:] > 0, np.rint(expected), 0))
     assert read_pairs_csv(out / "market-pairs-train.csv")
     assert (out / "synthetic-factors.csv").read_text().count("\n") == 6 + 4 + 2 + 1
     # A second run into the same folder is refused rather than mixed in.

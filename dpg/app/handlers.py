@@ -234,8 +234,11 @@ def set_visible_joints(gen, s: Session, labels) -> Session:
     if not names:
         raise UserError("show at least one joint: a pose with no joint cannot be drawn")
     s = materialize(gen, s)
-    kp = place_missing(np.asarray(s.keypoints, dtype=np.float32), gen.height, gen.width)
-    kp[:, 2] = [JOINTS[j] in names for j in range(18)]
+    kp = np.asarray(s.keypoints, dtype=np.float32)
+    show = np.array([JOINTS[j] in names for j in range(18)])
+    # Only joints switched on get a place; the others keep theirs (or none).
+    kp = np.where(show[:, None] & (kp[:, 2:] == 0), place_missing(kp, gen.height, gen.width), kp)
+    kp[:, 2] = show
     return replace(s, keypoints=kp.tolist(), sources={**s.sources, "pose": "edited"})
 
 

@@ -93,7 +93,10 @@ class PersonFinder:
         if source is None:
             raise UserError("no photo was uploaded")
         name = display_name(source)
-        photo = load_image(source)
+        try:
+            photo = load_image(source)
+        except UserError as err:  # name the file as the visitor knows it, not by its temp path
+            raise UserError(str(err).replace(os.fspath(source), name) if isinstance(source, (str, os.PathLike)) else str(err)) from None
         people = self.count_people(photo)
         if people > 1:
             raise UserError(

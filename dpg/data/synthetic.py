@@ -14,8 +14,9 @@ exists exactly:
 The pose may also be real: ``pose_from_keypoints`` lifts any COCO-18 keypoints (such as the
 Market-1501 training annotations, ``load_poses``) so the model sees the real pose
 distribution. The modules behind this one: ``synthetic_pose`` (skeleton and real poses),
-``synthetic_appearance`` (identities), ``synthetic_body`` (drawing and shading),
-``synthetic_scene`` (backgrounds and lighting).
+``synthetic_appearance`` (identities), ``synthetic_body`` (drawing the parts as labels),
+``synthetic_colour`` (palette, patterns, shading, the binary mask), ``synthetic_scene``
+(backgrounds and their lighting) and ``synthetic_random`` (per-factor seeded draws).
 
 Settings: ``style="market"`` at 128x64 (pedestrians in street scenes, the paper's Market-1501
 setting) and ``style="studio"`` at 256x256 (the DeepFashion setting: light studio walls,
@@ -39,6 +40,7 @@ import itertools
 import os
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 
@@ -80,8 +82,8 @@ def render(appearance: Appearance, background: Background, pose: Pose) -> Render
     depend on (appearance, pose) only and the others on (background, pose) only.
     """
     person, mask = draw_person(appearance, pose)
-    scene = render_background(background, pose.size)
-    image = np.where(mask[..., None], person, scene)
+    image = render_background(background, pose.size)
+    cv2.copyTo(person, mask.view(np.uint8), image)  # in place: the person over the scene
     return Rendering(image, pose.keypoints(), mask, appearance.identity, background.camera)
 
 
@@ -157,7 +159,7 @@ class SyntheticPeople(torch.utils.data.Dataset):
         self.size = tuple(size) if size is not None else STYLE_SIZES[style]
         self.identities = identities
         self.poses = None if poses is None else np.asarray(poses, np.float32)
-        if self.poses is not None and (self.poses.ndim != 3 or self.poses.shape[1:] != (18, 3) or not len(self.poses)):
+        if self.poses is not None and (self.poses.shape[1:] != (18, 3) or not len(self.poses)):
             raise ValueError(f"poses must be a non-empty [P, 18, 3] array, got {list(self.poses.shape)}")
 
     def __len__(self) -> int:
@@ -209,20 +211,22 @@ class CountingSampler(torch.utils.data.Sampler):
         return itertools.count(self.start)
 
 
-def preview_grid(columns: int = 8, seed: int = 0, poses: np.ndarray | None = None) -> np.ndarray:
+def preview_grid(columns: int = 8, seed: int = 3, poses: np.ndarray | None = None) -> np.ndarray:
     """A README figure, uint8 ``[H, W, 3]``: rows of 128x64 people that vary one factor at a
     time (appearance, background, procedural pose, real pose when ``poses`` [P, 18, 3] is
-    given), then a row of 256x256 studio people shown at 128x128."""
+    given) around the factors of ``seed`` (3: a front view), then a row of 256x256 studio
+    people shown at 128x128. Seeds come from the ``val`` split."""
     from PIL import Image, ImageDraw
 
     a0, b0, p0 = (factor_seed("val", f, seed) for f in FACTORS)
     size = STYLE_SIZES["market"]
     app, bg, pose = sample_appearance(a0), sample_background(b0), sample_pose(p0, size)
+    others = [{f: factor_seed("val", f, seed + 1 + i) for f in FACTORS} for i in range(columns)]
     rows = [
-        ("appearance", [render(sample_appearance(factor_seed("val", "appearance", seed + 1 + i)), bg, pose) for i in range(columns)]),
-        ("background", [render(app, sample_background(factor_seed("val", "background", seed + 1 + i)), pose) for i in range(columns)]),
-        ("pose", [render(app, bg, sample_pose(factor_seed("val", "pose", seed + 1 + i), size)) for i in range(columns)]),
-    ]  # fmt: skip
+        ("appearance", [render(sample_appearance(o["appearance"]), bg, pose) for o in others]),
+        ("background", [render(app, sample_background(o["background"]), pose) for o in others]),
+        ("pose", [render(app, bg, sample_pose(o["pose"], size)) for o in others]),
+    ]
     if poses is not None:
         rng = np.random.default_rng(seed)
         picks = rng.choice(len(poses), columns, replace=False)

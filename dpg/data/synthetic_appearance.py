@@ -67,6 +67,7 @@ _BAGS = (
     ((0.06, 0.06, 0.07), 30), ((0.12, 0.15, 0.3), 10), ((0.4, 0.4, 0.42), 10), ((0.7, 0.12, 0.12), 6),
     ((0.4, 0.25, 0.15), 10), ((0.78, 0.68, 0.52), 8), ((0.9, 0.55, 0.65), 5), ((0.2, 0.4, 0.25), 4),
 )  # fmt: skip
+_TIGHTS = (((0.05, 0.05, 0.06), 3), ((0.75, 0.62, 0.5), 1))
 _SKIN = ((0.97, 0.82, 0.71), (0.92, 0.74, 0.6), (0.8, 0.6, 0.45), (0.62, 0.43, 0.3), (0.4, 0.26, 0.17))
 
 UPPER_KINDS = ("tshirt", "shirt", "tank", "jacket", "dress")
@@ -169,7 +170,7 @@ def sample_appearance(seed: int, identity: int | None = None) -> Appearance:
         logo_colour=_colour(d, _CLOTH),
         shoes=_colour(d, _SHOES, 0.03),
         sole=d.choice(((0.9, 0.9, 0.88), (0.12, 0.12, 0.12)), (60, 40)),
-        tights=_colour(d, ((((0.05, 0.05, 0.06)), 3), ((0.75, 0.62, 0.5), 1)), 0.02) if skirted and d.chance(0.15) else None,
+        tights=_colour(d, _TIGHTS, 0.02) if skirted and d.chance(0.15) else None,
         bag=bag,
         bag_colour=_colour(d, _BAGS, 0.03),
         bag_side=-1 if d.chance(0.5) else 1,
@@ -194,7 +195,8 @@ def _palette(a: Appearance) -> tuple[np.ndarray, np.ndarray]:
     put((P.TORSO, P.R_SLEEVE, P.L_SLEEVE), up, 1)
     put((P.FOLD_UPPER,), tuple(c * 0.8 for c in up), 1)  # folds: the garment's colour in shadow
     # Shirts and jackets cover the arms; t-shirts add a sleeve cap over the bare upper arm.
-    put((P.R_ARM, P.L_ARM), up if a.upper.kind in ("shirt", "jacket") else skin, 1 if a.upper.kind in ("shirt", "jacket") else 0)
+    sleeves = a.upper.kind in ("shirt", "jacket")
+    put((P.R_ARM, P.L_ARM), up if sleeves else skin, 1 if sleeves else 0)
     lower_garment = 1 if a.lower.kind == "dress" else 2
     put((P.PELVIS, P.R_SHORT, P.L_SHORT, P.SKIRT), low, lower_garment)
     put((P.FOLD_LOWER,), tuple(c * 0.8 for c in low), lower_garment)
@@ -215,8 +217,10 @@ def _palette(a: Appearance) -> tuple[np.ndarray, np.ndarray]:
     which = np.array(garment, np.uint8)
     second = base.copy()
     for g, garment_ in ((1, a.upper), (2, a.lower)):
-        rows = which == g
-        second[rows] = np.array(garment_.colour2, np.float32) * (base[rows].sum(1, keepdims=True) / max(sum(garment_.colour), 1e-3))
+        if garment_.pattern != "plain":
+            rows = which == g
+            gain = base[rows].sum(1, keepdims=True) / max(sum(garment_.colour), 1e-3)
+            second[rows] = np.array(garment_.colour2, np.float32) * gain
     rgba = np.zeros((LEVELS * LEVEL_STRIDE, 4), np.uint8)
     rgba[:, :3] = np.clip(np.concatenate([base, second, (base + second) / 2]) * 255 + 0.5, 0, 255)
     rgba[:, 3] = 255

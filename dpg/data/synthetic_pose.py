@@ -31,12 +31,18 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from dpg.data.synthetic_random import POSE, Draws
-from dpg.keypoints import FLIP_PERM
+from dpg.keypoints import FLIP_PERM, JOINTS
 
-(NOSE, NECK, RSHO, RELB, RWRI, LSHO, LELB, LWRI, RHIP, RKNE, RANK,
- LHIP, LKNE, LANK, REYE, LEYE, REAR, LEAR) = range(18)  # fmt: skip  (OpenPose order, dpg.keypoints.JOINTS)
+# Joint ids by name, from the package's COCO-18 order (OpenPose's, dpg.keypoints.JOINTS).
+_ID = {name: i for i, name in enumerate(JOINTS)}
+NOSE, NECK = _ID["nose"], _ID["neck"]
+RSHO, RELB, RWRI = _ID["right_shoulder"], _ID["right_elbow"], _ID["right_wrist"]
+LSHO, LELB, LWRI = _ID["left_shoulder"], _ID["left_elbow"], _ID["left_wrist"]
+RHIP, RKNE, RANK = _ID["right_hip"], _ID["right_knee"], _ID["right_ankle"]
+LHIP, LKNE, LANK = _ID["left_hip"], _ID["left_knee"], _ID["left_ankle"]
+REYE, LEYE, REAR, LEAR = _ID["right_eye"], _ID["left_eye"], _ID["right_ear"], _ID["left_ear"]
 # Lateral side of every joint: -1 the person's right, +1 the left, 0 the midline.
-SIDE = np.array([0, 0, -1, -1, -1, 1, 1, 1, -1, -1, -1, 1, 1, 1, -1, 1, -1, 1], np.float32)
+SIDE = np.array([-1 if n.startswith("right_") else 1 if n.startswith("left_") else 0 for n in JOINTS], np.float32)
 
 # Body model in units of body height (head top 0, soles 1, y down), calibrated on the
 # medians of the 12,936 Market-1501 training annotations.
@@ -196,7 +202,7 @@ def _hidden(xy: np.ndarray, depth: np.ndarray, yaw: float) -> np.ndarray:
     ends_b = np.concatenate([((xy[RHIP] + xy[LHIP]) / 2)[None], xy[_OCC_B]])
     dist = _segment_distance(pts, ends_a, ends_b)  # [9, 14]: the torso, then 8 limbs
     torso_r = math.hypot(0.1 * math.cos(yaw), 0.07 * math.sin(yaw))
-    torso_depth = float(depth[[NECK, RHIP, LHIP]].mean())
+    torso_depth = float(depth[NECK] + depth[RHIP] + depth[LHIP]) / 3
     hidden[:14] = (dist[0] < torso_r) & (dep < torso_depth - 0.04)
     limb_depth = ((depth[_OCC_A] + depth[_OCC_B]) / 2)[:, None]
     covered = (dist[1:] < _OCC_R) & (dep[None] < limb_depth - 0.04) & ~_OWN
@@ -229,8 +235,8 @@ def sample_pose(seed: int, size: tuple[int, int] = (128, 64), style: str = "mark
 
     ``style="market"``: pedestrians, 65% walking, 45% front / 40% back / 15% side views,
     standing 0.72-1.05 image heights tall with position jitter; 8% have their feet cut off
-    by the frame, as detector boxes do. ``style="studio"``: the DeepFashion setting, mostly standing, front-heavy views,
-    full-body, knee-up and upper-body framings centred in the image.
+    by the frame, as detector boxes do. ``style="studio"``: the DeepFashion setting, mostly
+    standing, front-heavy views, full-body, knee-up and upper-body framings, centred.
     """
     if style not in ("market", "studio"):
         raise ValueError(f"pose style must be 'market' or 'studio', got {style!r}")
@@ -255,7 +261,7 @@ def sample_pose(seed: int, size: tuple[int, int] = (128, 64), style: str = "mark
         cx = w / 2 - 0.5 + d.normal(0, 0.02 * w)
     # Stand the lower ankle on the ground line; centre the neck-pelvis midpoint on cx.
     y0 = ankle_y - scale * (HIP_Y + float(xy[[RANK, LANK], 1].max()))
-    x0 = cx - scale * (float(xy[NECK, 0]) + float(xy[[RHIP, LHIP], 0].mean())) / 2
+    x0 = cx - scale * (2 * float(xy[NECK, 0]) + float(xy[RHIP, 0]) + float(xy[LHIP, 0])) / 4
     pix = np.empty_like(xy)
     pix[:, 0] = x0 + scale * xy[:, 0]
     pix[:, 1] = y0 + scale * (HIP_Y + xy[:, 1])

@@ -14,7 +14,7 @@ some wall and ground kinds and has its own colour cast, so camera labels mean so
 
 Lighting (exposure, colour cast, a vertical fall-off, sensor noise, defocus blur) is a
 property of the background and touches background pixels only; the person keeps the
-renderer's fixed light (``dpg.data.synthetic_body``), so swapping backgrounds never changes a
+renderer's fixed light (``dpg.data.synthetic_colour``), so swapping backgrounds never changes a
 person pixel.
 """
 
@@ -162,7 +162,8 @@ def _wall(d: Draws, kind: str, h: int, w: int, unit: float) -> np.ndarray:
             width = int(d.uniform(18, 40) * unit)
             cv2.rectangle(img, (x, top + int(3 * unit)), (x + width, h), glass, -1)
             # A reflection: a lighter diagonal band across the glass.
-            cv2.line(img, (x + width // 3, h), (x + width, top + int(6 * unit)), tuple(g + 0.12 for g in glass), max(1, int(3 * unit)))
+            shine = tuple(g + 0.12 for g in glass)
+            cv2.line(img, (x + width // 3, h), (x + width, top + int(6 * unit)), shine, max(1, int(3 * unit)))
             x += width + int(d.uniform(3, 8) * unit)
     elif kind == "railing":
         rail = tuple(c * 0.4 for c in paint) if d.chance(0.5) else (0.75, 0.75, 0.72)
@@ -183,7 +184,8 @@ def _ground(d: Draws, kind: str, h: int, w: int, unit: float) -> np.ndarray:
         return _tinted(_crop(tex["grass"], d, h, w, 1.5 / unit), green, 0.3)
     if kind == "paving":
         return _tinted(_crop(tex["brick"], d, h, w, d.uniform(1.5, 2.5) / unit), colour, 0.15)
-    img = _tinted(_crop(tex["gravel"], d, h, w, d.uniform(1.0, 2.0) / unit), colour, 0.12 if kind == "asphalt" else 0.05)
+    grain = 0.12 if kind == "asphalt" else 0.05
+    img = _tinted(_crop(tex["gravel"], d, h, w, d.uniform(1.0, 2.0) / unit), colour, grain)
     line = tuple(c * 0.8 for c in colour)
     if kind == "tiles":
         # Joints in a ground-plane grid: rows closer together towards the horizon.
@@ -215,7 +217,8 @@ def _street(d: Draws, h: int, w: int, camera: int) -> np.ndarray:
     for _ in range(d.choice((0, 0, 1, 1, 2))):  # poles and posts
         x = d.integer(w)
         colour = tuple([d.uniform(0.1, 0.6)] * 3)
-        cv2.line(img, (x, 0 if d.chance(0.5) else horizon - int(20 * unit)), (x, horizon + int(8 * unit)), colour, max(1, int(d.uniform(1, 4) * unit)))
+        top = 0 if d.chance(0.5) else horizon - int(20 * unit)
+        cv2.line(img, (x, top), (x, horizon + int(8 * unit)), colour, max(1, int(d.uniform(1, 4) * unit)))
     if d.chance(0.3):  # a parked bicycle
         cx, cy, r = d.integer(w), horizon + int(d.uniform(5, 25) * unit), d.uniform(7, 11) * unit
         colour = tuple([d.uniform(0.05, 0.4)] * 3)
@@ -231,6 +234,12 @@ def _street(d: Draws, h: int, w: int, camera: int) -> np.ndarray:
         cv2.fillPoly(shade, [pts], d.uniform(0.6, 0.85))
         img *= shade[..., None]
     return img
+
+
+@lru_cache(maxsize=8)
+def _rows(height: int) -> np.ndarray:
+    """Row positions from -0.5 (top) to 0.5 (bottom), float32 ``[H, 1, 1]``."""
+    return np.linspace(-0.5, 0.5, height, dtype=np.float32)[:, None, None]
 
 
 def render_background(bg: Background, size: tuple[int, int]) -> np.ndarray:
@@ -254,15 +263,15 @@ def render_background(bg: Background, size: tuple[int, int]) -> np.ndarray:
             img[y:] *= 0.94
     else:  # gradient
         # Muted: a grey level with a little colour, as walls and floors out of focus are.
-        a = np.array([d.uniform(0.25, 0.8)] * 3, np.float32) + np.array([d.uniform(-0.08, 0.08) for _ in range(3)], np.float32)
-        b = np.array([d.uniform(0.25, 0.8)] * 3, np.float32) + np.array([d.uniform(-0.08, 0.08) for _ in range(3)], np.float32)
+        a, b = (np.float32(d.uniform(0.25, 0.8)) + np.array([d.uniform(-0.08, 0.08) for _ in range(3)], np.float32)
+                for _ in range(2))
         angle = d.uniform(0, math.pi)
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
         t = ((xs / w - 0.5) * math.cos(angle) + (ys / h - 0.5) * math.sin(angle)) + 0.5
         img = a + np.clip(t, 0, 1)[..., None] * (b - a)
     # Lighting: exposure, cast and a vertical fall-off in one per-row gain; then defocus and
     # sensor noise; cv2 saturates and rounds on the way to uint8.
-    ramp = 1.0 + bg.falloff * np.linspace(-0.5, 0.5, h, dtype=np.float32)[:, None, None]
+    ramp = 1.0 + bg.falloff * _rows(h)
     img *= ramp * (np.asarray(bg.cast, np.float32) * (bg.exposure * 255.0))
     if bg.blur > 0.4:
         img = cv2.GaussianBlur(img, (0, 0), bg.blur * unit)

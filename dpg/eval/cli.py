@@ -25,6 +25,12 @@ def _generator(args):
     return PersonGenerator.from_checkpoint(args.checkpoint, args.device)
 
 
+def _device(args):
+    from dpg.inference import default_device
+
+    return args.device or default_device()
+
+
 def _write(out: Path, stem: str, result: dict, markdown: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.json").write_text(json.dumps(result, indent=1, default=float))
@@ -61,11 +67,11 @@ def cmd_transfer(args) -> int:
         pairs = pairs[: args.limit]
     nets = {}
     if "fid" in metrics:
-        nets["features"] = networks.InceptionFeatures(args.inception_features, args.device or "cpu")
+        nets["features"] = networks.InceptionFeatures(args.inception_features, gen.device)
     if "is" in metrics or "mask_is" in metrics:
-        nets["classifier"] = networks.InceptionClassifier(args.inception_weights, args.device or "cpu")
+        nets["classifier"] = networks.InceptionClassifier(args.inception_weights, gen.device)
     if "lpips" in metrics:
-        nets["lpips"] = networks.LPIPSAlex(args.lpips_weights, args.device or "cpu")
+        nets["lpips"] = networks.LPIPSAlex(args.lpips_weights, gen.device)
     settings = TransferSettings(args.protocol, metrics, args.mask_from, args.chunk, args.batch_size, args.fid_real,
                                 args.save_images, skipped)  # fmt: skip
     info = {"dataset": dataset, "checkpoint": str(getattr(gen, "checkpoint", "")), "pairs_file": pairs_csv, "pairs_in_file": total}
@@ -88,11 +94,12 @@ PAPER_REID = (  # Table 2 of the paper: rank-1, mAP on Market-1501
 
 
 def reid_markdown(result: dict, title: str) -> str:
-    lines = [f"### Re-ID on Market-1501: {title}", "",
-             "Market-1501 protocol: query/ against bounding_box_test/, junk and same-camera matches ignored, "
-             f"distractors kept; l2-normalised descriptors, Euclidean distance; {result['queries']} queries "
-             f"({result['skipped']} without a true match left out).", "",
-             "| descriptor | rank-1 | rank-5 | mAP |", "|---|---|---|---|"]  # fmt: skip
+    protocol = (
+        "Market-1501 protocol: query/ against bounding_box_test/, junk and same-camera matches ignored, "
+        f"distractors kept; l2-normalised descriptors, Euclidean distance; {result['queries']} queries "
+        f"({result['skipped']} without a true match left out)."
+    )
+    lines = [f"### Re-ID on Market-1501: {title}", "", protocol, "", "| descriptor | rank-1 | rank-5 | mAP |", "|---|---|---|---|"]
     for name, r1, ap in PAPER_REID:
         lines.append(f"| {name} | {r1:.3f} | – | {ap:.3f} |")
     pca = f", PCA {result['pca']}" if result.get("pca") else ""
@@ -117,7 +124,7 @@ def cmd_reid_train(args) -> int:
     if os.path.isdir(os.path.join(folder, "bounding_box_train")):
         folder = os.path.join(folder, "bounding_box_train")
     cfg = ReIDTrainConfig(args.arch, args.epochs, args.batch_size, args.lr, seed=args.seed)
-    device = args.device or "cpu"
+    device = _device(args)
     net = train_reid(folder, cfg, device, log=lambda s: print(s, file=sys.stderr))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -131,7 +138,7 @@ def cmd_reid_train(args) -> int:
 def cmd_reid_network(args) -> int:
     from dpg.eval.reid_net import evaluate_network, load_reid
 
-    device = args.device or "cpu"
+    device = _device(args)
     result = evaluate_network(load_reid(args.weights, device), args.data, device)
     _write(Path(args.out), "reid-network", result, reid_markdown(result, f"network {args.weights}"))
     return 0

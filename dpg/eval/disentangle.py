@@ -48,7 +48,10 @@ def _encode(gen, renders, batch_size: int):
     images = np.stack([r.image for r in renders])
     kps = np.stack([r.keypoints for r in renders])
     parts = [gen.encode(images[s : s + batch_size], kps[s : s + batch_size]) for s in range(0, len(renders), batch_size)]
-    cat = lambda xs: None if xs[0] is None else torch.cat(xs)  # noqa: E731
+
+    def cat(xs):
+        return None if xs[0] is None else torch.cat(xs)
+
     return Factors(cat([p.fg for p in parts]), cat([p.bg for p in parts]), cat([p.keypoints for p in parts])), images
 
 
@@ -129,15 +132,23 @@ def evaluate_disentanglement(gen, pairs: int = 64, split: str = "test", seed: in
 def markdown_table(result: dict, recon: dict | None = None) -> str:
     lines = [f"### Disentanglement on procedural people ({result['pairs']} held-out pairs)", ""]
     if recon:
-        lines += [f"Stage-I reconstruction of {recon['people']} people: SSIM {recon['ssim_gray']:.3f} (grayscale), "
-                  f"{recon['ssim_color']:.3f} (colour), PSNR {recon['psnr']:.2f} dB.", ""]  # fmt: skip
-    lines += ["| factor swapped | SSIM to truth | PSNR to truth | SSIM to original | swap accuracy | leak | effect (truth) |",
-              "|---|---|---|---|---|---|---|"]  # fmt: skip
+        lines.append(
+            f"Stage-I reconstruction of {recon['people']} people: SSIM {recon['ssim_gray']:.3f} (grayscale), "
+            f"{recon['ssim_color']:.3f} (colour), PSNR {recon['psnr']:.2f} dB."
+        )
+        lines.append("")
+    lines.append("| factor swapped | SSIM to truth | PSNR to truth | SSIM to original | swap accuracy | leak | effect (truth) |")
+    lines.append("|---|---|---|---|---|---|---|")
     for f in ("fg", "bg", "pose"):
         if f in result:
             r = result[f]
-            lines.append(f"| {f} | {r['ssim_to_truth']:.3f} | {r['psnr_to_truth']:.2f} | {r['ssim_to_original']:.3f} | "
-                         f"{r['accuracy']:.1%} | {r['leak']:.4f} | {r['effect']:.4f} ({r['truth_effect']:.4f}) |")  # fmt: skip
-    lines += ["", "Leak and effect: mean absolute change (0-1) of the output, outside and inside the pixels the "
-              "factor owns, against the model's own reconstruction."]  # fmt: skip
+            lines.append(
+                f"| {f} | {r['ssim_to_truth']:.3f} | {r['psnr_to_truth']:.2f} | {r['ssim_to_original']:.3f} | "
+                f"{r['accuracy']:.1%} | {r['leak']:.4f} | {r['effect']:.4f} ({r['truth_effect']:.4f}) |"
+            )
+    lines.append("")
+    lines.append(
+        "Leak and effect: mean absolute change (0-1) of the output, outside and inside the pixels the "
+        "factor owns, against the model's own reconstruction."
+    )
     return "\n".join(lines) + "\n"

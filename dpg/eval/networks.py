@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import pickle
 import warnings
 from pathlib import Path
 
@@ -118,7 +119,7 @@ class InceptionClassifier:
 
         try:  # refuse pickled code before torch-fidelity loads the file with weights_only=False
             torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
+        except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as err:
             raise UserError(f"{path} is not a plain state dict of Inception weights ({type(err).__name__})") from None
         try:
             self.net = FeatureExtractorInceptionV3("inception-v3-compat", ["logits_unbiased"], str(path))
@@ -154,7 +155,7 @@ class LPIPSAlex:
         alex = torchvision.models.alexnet(weights=None)
         try:
             alex.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        except Exception as err:
+        except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as err:
             raise UserError(f"{path} is not torchvision's AlexNet state dict ({ALEXNET_WEIGHTS}): {str(err)[:200]}") from None
         # pnet_rand: build the backbone without downloading; the linear heads load from the
         # file torchmetrics ships. Then copy the user's backbone into LPIPS's five slices.

@@ -102,8 +102,8 @@ def rank_gallery(
     if n == 0:
         raise UserError("no query has a true match in its gallery: wrong query or gallery folder?")
     cmc = cmc / n
-    at = lambda k: float(cmc[min(k, len(cmc)) - 1])  # noqa: E731
-    return RankingResult(at(1), at(5), at(10), float(np.mean(aps)), cmc, n, skipped)
+    r1, r5, r10 = (float(cmc[min(k, len(cmc)) - 1]) for k in (1, 5, 10))
+    return RankingResult(r1, r5, r10, float(np.mean(aps)), cmc, n, skipped)
 
 
 def evaluate_descriptors(query: np.ndarray, gallery: np.ndarray, q_ids, q_cams, g_ids, g_cams) -> RankingResult:

@@ -13,8 +13,8 @@ Stage II maps Gaussian noise to each factor's embedding space; the paper judges 
   joint angles (shoulders, elbows, hips, knees) and the torso's tilt, each between the 0.5th
   and 99.5th percentiles of real poses; and the visibility pattern of the 14 body joints
   (nose to ankles), which must occur among the real poses. A pose is plausible when all three
-  hold. Real poses are split 80/20: ranges come from the 80%, and the held-out 20% give the
-  rate a real pose reaches (the ceiling to compare with).
+  hold. Real poses are split 80/20 (``split_real``): ranges come from the 80%, and the
+  held-out 20% give the rate a real pose reaches (the ceiling to compare with).
 """
 
 from __future__ import annotations
@@ -41,17 +41,18 @@ def pose_features(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
         ok = vis[:, a] & vis[:, b]
         return np.where(ok[:, None], xy[:, b] - xy[:, a], np.nan)
 
-    hips = np.where(vis[:, [8, 11], None], xy[:, [8, 11]], np.nan)
-    with np.errstate(invalid="ignore"):  # all-NaN means: no hip
-        mid_hip = np.nanmean(hips, axis=1) if len(kp) else np.zeros((0, 2))
+    n_hips = vis[:, [8, 11]].sum(1, keepdims=True)  # [N, 1]
+    hip_sum = (xy[:, [8, 11]] * vis[:, [8, 11], None]).sum(1)
+    mid_hip = np.where(n_hips > 0, hip_sum / np.maximum(n_hips, 1), np.nan)  # [N, 2]
     torso = np.where(vis[:, 1:2], mid_hip - xy[:, 1], np.nan)  # [N, 2]
     torso_len = np.linalg.norm(torso, axis=1)
     torso_len = np.where(torso_len > 0, torso_len, np.nan)
-    lengths = np.stack([np.linalg.norm(seg(a, b), axis=1) / torso_len for a, b in BONES], 1)
+    lengths = np.stack([np.linalg.norm(seg(a, b), axis=1) / torso_len for a, b in BONES], 1)  # [N, 11]
     angles = []
     for a, b, c in ANGLES:
         u, v = seg(b, a), seg(b, c)
-        cos = (u * v).sum(1) / (np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1))
+        with np.errstate(invalid="ignore", divide="ignore"):  # a zero-length bone: NaN, undefined
+            cos = (u * v).sum(1) / (np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1))
         angles.append(np.arccos(np.clip(cos, -1, 1)))
     angles.append(np.arctan2(torso[:, 0], torso[:, 1]))  # 0 = the hips straight below the neck
     pattern = (vis[:, :BODY_JOINTS] * (1 << np.arange(BODY_JOINTS))).sum(1)
@@ -84,14 +85,18 @@ class PoseRanges:
         return out
 
 
-def pose_plausibility(real: np.ndarray, candidates: dict[str, np.ndarray], seed: int = 0) -> dict[str, dict[str, float]]:
-    """Rates of each test for each named set of poses, plus ``real (held-out)`` (module doc)."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(real))
+def split_real(real: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Real poses split 80/20 at random: the ranges' fit set and the held-out ceiling set."""
+    order = np.random.default_rng(seed).permutation(len(real))
     cut = int(0.8 * len(real))
-    ranges = PoseRanges(real[order[:cut]])
-    sets = {"real (held-out)": real[order[cut:]], **candidates}
-    return {name: {k: float(v.mean()) for k, v in ranges.check(kp).items()} for name, kp in sets.items()}
+    return real[order[:cut]], real[order[cut:]]
+
+
+def pose_plausibility(fit: np.ndarray, candidates: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Rates of each test (``PoseRanges.check``) for each named set of poses, with the ranges
+    taken from the real poses ``fit``."""
+    ranges = PoseRanges(fit)
+    return {name: {k: float(v.mean()) for k, v in ranges.check(kp).items()} for name, kp in candidates.items()}
 
 
 def _fresh_mapping(model, factor: str, seed: int):

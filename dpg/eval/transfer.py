@@ -276,8 +276,11 @@ def markdown_table(res: dict) -> str:
     dataset = res.get("dataset", "market")
     paper = PAPER.get(dataset, {}) if res["protocol"] == "dpig" else {}
     shown = [c for c in TABLE_COLUMNS if c in res["metrics"] or any(c in row for row in paper.values())]
+    count = f"{res['pairs_evaluated']} pairs"
+    if res.get("pairs_in_file", res["pairs_evaluated"]) != res["pairs_evaluated"]:
+        count += f" of the {res['pairs_in_file']} in the file"
     lines = [
-        f"### Pose transfer on {dataset} ({res['pairs_evaluated']} pairs)",
+        f"### Pose transfer on {dataset} ({count})",
         "",
         f"Protocol `{res['protocol']}`: {res['protocol_description']}. Masks from the {res['mask']}.",
     ]

@@ -1,0 +1,137 @@
+"""End to end: ``python app.py`` on a free local port (a tiny seeded checkpoint), driven through
+its API with ``gradio_client`` as a program or a second browser tab would."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dpg.app.session import Session, materialize, render
+from dpg.app.views import display_scale
+from dpg.checkpoint import save_weights
+from dpg.config import tiny
+from dpg.inference import PersonGenerator
+from dpg.model import DisentangledPersonModel
+
+gradio_client = pytest.importorskip("gradio_client")
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "assets" / "examples" / "astronaut.jpg"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``python app.py`` serving a tiny seeded model; yields ``(url, local PersonGenerator)``."""
+    torch.manual_seed(0)
+    ckpt = tmp_path_factory.mktemp("app") / "tiny.safetensors"
+    cfg = tiny()
+    save_weights(ckpt, DisentangledPersonModel(cfg), cfg)
+    port = free_port()
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", OMP_NUM_THREADS="1", NO_PROXY="127.0.0.1,localhost")
+    log = open(tmp_path_factory.mktemp("log") / "app.log", "w+")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--checkpoint", str(ckpt), "--port", str(port), "--device", "cpu"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    log.seek(0)
+                    pytest.fail(f"app.py did not start:\n{log.read()[-3000:]}")
+                time.sleep(0.5)
+        yield url, PersonGenerator.from_checkpoint(ckpt, "cpu")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def client(url):
+    return gradio_client.Client(url, verbose=False)
+
+
+def picture(path, k: int) -> np.ndarray:
+    """The page's enlarged picture back at the model's size."""
+    return np.asarray(Image.open(path).convert("RGB"))[::k, ::k]
+
+
+def test_sample_through_the_api(server):
+    url, gen = server
+    k = display_scale(gen.height)
+    c = client(url)
+    image, editor, joints, caption, status = c.predict(api_name="/start")
+    assert np.array_equal(picture(image, k), render(gen, materialize(gen, Session())))
+    assert editor["width"] == gen.width and len(editor["keypoints"]) == 18 and status == ""
+
+    image, *_, caption, status = c.predict(7, 1.0, 0, 0, api_name="/set_fg")
+    expected = Session(seeds={"fg": 7, "bg": 1, "pose": 2}, offsets={"fg": [1.0, 0, 0], "bg": [0] * 3, "pose": [0] * 3})
+    assert np.array_equal(picture(image, k), render(gen, materialize(gen, expected)))
+    assert "seed 7 (moved)" in caption
+
+    *_, seed = c.predict(api_name="/roll_bg")
+    assert isinstance(seed, (int, float)) and 0 <= seed < 2**31
+
+
+def test_two_visitors_never_see_each_others_edits(server):
+    url, _ = server
+    a, b = client(url), client(url)
+    a.predict(11, 0, 0, 0, api_name="/set_fg")
+    b.predict(22, 0, 0, 0, api_name="/set_bg")
+    caption_a = a.predict(api_name="/reset_pose")[3]
+    caption_b = b.predict(api_name="/reset_pose")[3]
+    assert "**foreground** seed 11" in caption_a and "**background** seed 1 " in caption_a + " "
+    assert "**foreground** seed 0" in caption_b and "**background** seed 22" in caption_b
+
+
+def test_photos_and_bad_files(server, tmp_path):
+    url, gen = server
+    c = client(url)
+    image, editor, joints, caption, status, found = c.predict(gradio_client.handle_file(str(EXAMPLE)), api_name="/load_photo")
+    assert "Found the person in astronaut.jpg" in status and "from astronaut.jpg" in caption
+    assert Image.open(found).size == (gen.width * display_scale(gen.height), gen.height * display_scale(gen.height))
+
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("not a photo")
+    out = c.predict(gradio_client.handle_file(str(notes)), api_name="/load_photo")
+    assert "not an image" in out[4] and "Traceback" not in out[4]
+    # The app keeps working, and the session still holds the astronaut.
+    caption = c.predict(3, 0, 0, 0, api_name="/set_bg")[3]
+    assert "**foreground** from astronaut.jpg" in caption and "**background** seed 3" in caption
+
+    c.predict(gradio_client.handle_file(str(EXAMPLE)), api_name="/load_other")
+    caption = c.predict(["pose"], api_name="/take")[3]
+    assert "**pose** from astronaut.jpg" in caption
+
+
+def test_drag_a_joint_and_interpolate(server):
+    url, gen = server
+    k = display_scale(gen.height)
+    c = client(url)
+    image, editor, *_ = c.predict(api_name="/start")
+    j = next(i for i, row in enumerate(editor["keypoints"]) if row[2])
+    editor["keypoints"][j][:2] = [0, 0]
+    moved, editor2, *_, caption, status = c.predict(editor, api_name="/move_joints")
+    assert editor2["keypoints"][j][:2] == [0, 0] and "**pose** edited" in caption
+    assert not np.array_equal(picture(image, k), picture(moved, k))
+
+    frames, gif, status = c.predict("two seeds", 0, 5, ["pose"], 4, "slerp", api_name="/interpolate")
+    assert len(frames) == 4 and Image.open(gif).n_frames == 6  # 4 frames forth, 2 back
