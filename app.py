@@ -37,11 +37,11 @@ from dpg.app.session import (
     render,
 )
 from dpg.app.views import (
+    DISPLAY_HEIGHT,
     display_scale,
     editor_value,
     joint_label,
     overlay,
-    upscale,
     visible_joints,
     write_gif,
 )
@@ -51,8 +51,18 @@ from dpg.keypoints import _LIMB_COLOURS, BODY_PARTS, JOINTS, LIMBS
 log = logging.getLogger("dpg.app")
 STATIC = Path(h.__file__).resolve().parent
 TITLE = "dpg: Disentangled Person Image Generation"
+MAX_UPLOAD = "20mb"  # photos larger than this are refused before they reach a handler
 CRASH = "Something went wrong on the server (it has been logged). Try again, or try another input."
 FACTOR_TITLES = {"fg": "Foreground: body and clothing", "bg": "Background", "pose": "Pose"}
+# The pictures travel at the model's size (128x64: a few kB) and the browser enlarges them,
+# each model pixel a crisp square: cheaper than sending enlarged PNGs, and a download is the
+# model's true output.
+CSS = """
+#person img, #frames img { image-rendering: pixelated; }
+#person img { width: 100%; height: 100%; object-fit: contain; }
+#frames .thumbnail-item { aspect-ratio: 1 / 2; height: auto; }
+#frames .grid-wrap { height: auto !important; min-height: 0; }
+"""
 INTRO = f"""# {TITLE}
 A person image as three factors: **foreground**, **background** and **pose** (Ma et al.,
 CVPR 2018). Sample each from its own seed, move it along its main directions, take factors
@@ -70,7 +80,8 @@ def guarded(fn, n_outputs: int, status_at: int = -1):
             return fn(*args)
         except UserError as err:
             message = str(err)
-            message = message[0].upper() + message[1:]
+            if message.split(" ", 1)[0].isalpha():  # "the seed must..." but not "notes.jpg is..."
+                message = message[0].upper() + message[1:]
         except Exception:
             log.exception("event %s failed", fn.__name__)
             message = CRASH
@@ -162,7 +173,7 @@ def interpolate_tab(factors) -> dict:
         ui["steps"] = gr.Slider(2, h.MAX_STEPS, 8, step=1, label="Steps", elem_id="steps")
         ui["method"] = gr.Radio(["slerp", "lerp"], value="slerp", label="Path in noise space")
     ui["go"] = gr.Button("Interpolate", variant="primary", elem_id="interpolate-go")
-    ui["frames"] = gr.Gallery(label="Frames", columns=8, height="auto", format="png", elem_id="frames")
+    ui["frames"] = gr.Gallery(label="Frames", columns=8, height="auto", object_fit="contain", format="png", elem_id="frames")
     ui["gif"] = gr.File(label="GIF", elem_id="gif")
     return ui
 
@@ -180,7 +191,7 @@ def build_app(gen, finder: PersonFinder | None = None) -> gr.Blocks:
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=260):
-                image = gr.Image(label="Person", format="png", interactive=False, elem_id="person", buttons=["download"])
+                image = gr.Image(label="Person", format="png", interactive=False, height=DISPLAY_HEIGHT + 16, elem_id="person", buttons=["download"])
                 caption = gr.Markdown(elem_id="caption")
                 status = gr.Markdown(elem_id="status")
             with gr.Column(scale=5), gr.Tabs():
@@ -198,7 +209,7 @@ def build_app(gen, finder: PersonFinder | None = None) -> gr.Blocks:
         def show(s: Session, message: str = "") -> list:
             """The session as the page shows it: the ``view`` outputs."""
             person = render(gen, s)
-            return [s, upscale(person, k), editor_value(person, s.keypoints), visible_joints(s.keypoints), describe(gen, s), message]
+            return [s, person, editor_value(person, s.keypoints), visible_joints(s.keypoints), describe(gen, s), message]
 
         def wire(triggers, fn, inputs, outputs, **kw):
             """``fn`` on ``triggers``, guarded (messages to ``status``). By default an event
@@ -272,7 +283,7 @@ def build_app(gen, finder: PersonFinder | None = None) -> gr.Blocks:
                 message = h.describe_residual(residual)
             else:
                 out, message = h.interpolate_seeds(gen, seed_a, seed_b, factors, steps, method), ""
-            return [s, [upscale(x, k) for x in out], write_gif(out, k), message]
+            return [s, list(out), write_gif(out, k), message]
 
         inputs = [state, ui["mode"], ui["seed_a"], ui["seed_b"], ui["chosen"], ui["steps"], ui["method"]]
         wire(ui["go"].click, interpolate, inputs, [state, ui["frames"], ui["gif"], status], api_name="interpolate",
@@ -310,9 +321,12 @@ def load_app(checkpoint=None, device=None, concurrency: int | None = None) -> gr
     return build_app(gen).queue(default_concurrency_limit=concurrency, max_size=64)
 
 
-def theme() -> gr.themes.Base:
-    # System fonts: the default theme fetches web fonts, and the app must work offline.
-    return gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+def launch_options(max_file_size: str = MAX_UPLOAD) -> dict:
+    """What ``demo.launch`` needs besides the address: the upload limit, the theme (system
+    fonts: the default theme fetches web fonts, and the app must work offline), the page's
+    CSS, no server-side rendering (no Node process), no tracebacks in the page."""
+    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+    return {"max_file_size": max_file_size, "theme": theme, "css": CSS, "ssr_mode": False, "show_error": False}
 
 
 def main(argv=None) -> None:
@@ -322,11 +336,11 @@ def main(argv=None) -> None:
     p.add_argument("--host", default=None, help="address to serve on (default: 127.0.0.1, or $GRADIO_SERVER_NAME)")
     p.add_argument("--port", type=int, default=None, help="port (default: 7860, or $GRADIO_SERVER_PORT)")
     p.add_argument("--concurrency", type=int, default=None, help="events run at once (default: 1 on a CPU, 4 on a GPU)")
-    p.add_argument("--max-file-size", default="20mb", help="largest upload (default: 20mb)")
+    p.add_argument("--max-file-size", default=MAX_UPLOAD, help=f"largest upload (default: {MAX_UPLOAD})")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     demo = load_app(args.checkpoint, args.device, args.concurrency)
-    demo.launch(server_name=args.host, server_port=args.port, max_file_size=args.max_file_size, ssr_mode=False, theme=theme(), show_error=False)
+    demo.launch(server_name=args.host, server_port=args.port, **launch_options(args.max_file_size))
 
 
 if __name__ == "__main__":

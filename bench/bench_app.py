@@ -34,15 +34,17 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "assets" / "examples"
 
 
-def serve(checkpoint, port: int, log_path: str, ready, stop) -> None:
+def serve(checkpoint, port: int, log_path: str, ready, stop, concurrency=None, threads=None) -> None:
     """Child process: the app on ``port``, one JSON line per event in ``log_path``."""
     import torch
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    if threads:
+        torch.set_num_threads(threads)
     spec = importlib.util.spec_from_file_location("dpg_app_main", ROOT / "app.py")
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
-    demo = app.load_app(checkpoint)
+    demo = app.load_app(checkpoint, concurrency=concurrency)
     names = {i: fn.api_name for i, fn in demo.fns.items()}
     process_api = demo.process_api
     with open(log_path, "a", buffering=1) as log:
@@ -86,6 +88,8 @@ def main() -> None:
     p.add_argument("--checkpoint", default=None, help="weights (default: the bundled assets/dpg-demo.safetensors)")
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--concurrency", type=int, default=None, help="events at once (default: the app's, 1 on a CPU)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads in the server (default: torch's)")
     args = p.parse_args()
     from gradio_client import Client, handle_file
 
@@ -95,7 +99,7 @@ def main() -> None:
     log_path = tempfile.mktemp(prefix="dpg-bench-app-", suffix=".jsonl")
     ctx = mp.get_context("spawn")
     ready, stop = ctx.Event(), ctx.Event()
-    server = ctx.Process(target=serve, args=(args.checkpoint, port, log_path, ready, stop))
+    server = ctx.Process(target=serve, args=(args.checkpoint, port, log_path, ready, stop, args.concurrency, args.threads))
     server.start()
     while not ready.wait(0.5):
         if not server.is_alive():
@@ -107,7 +111,7 @@ def main() -> None:
         editor = c.predict(api_name="/start")[1]
         if editor is None:
             sys.exit("the app serves the 'model is missing' page: pass --checkpoint")
-        print(f"model {editor['height']}x{editor['width']}; {os.cpu_count()} cores\n")
+        print(f"model {editor['height']}x{editor['width']}; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}\n")
         kp = editor["keypoints"]
         j = next(i for i, r in enumerate(kp) if r[2])
         n = args.repeats
@@ -167,7 +171,7 @@ def main() -> None:
         print(f"{'':<22} {'n':>4} {'median':>9} {'p90':>9} {'max':>9}")
         print(row("latency seen, ms", latencies))
         print(row("server time, ms", read_log(log_path, since)["set_fg"]))
-        print(f"throughput: {len(latencies) / wall:.1f} events/s")
+        print(f"throughput: {len(latencies) / wall:.1f} events/s; load average {os.getloadavg()[0]:.1f} (other work on the machine slows every figure)")
     finally:
         stop.set()
         server.join(30)

@@ -35,7 +35,7 @@ def url():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     demo = app.build_app(gen).queue(default_concurrency_limit=1)
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, quiet=True, theme=app.theme())
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options())
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 
@@ -75,10 +75,17 @@ def drag(page, box, dx, dy, steps=8):
 
 
 def test_move_a_slider(page):
-    before = picture(page)
-    slider = page.locator("#fg-slider-0 input[type=range]")
-    drag(page, slider.bounding_box(), 60, 0)
-    wait_for_new_picture(page, before)
+    # The picture follows the slider while it is held, not only on release.
+    box = page.locator("#fg-slider-0 input[type=range]").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    seen = [picture(page)]
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for i in range(1, 4):
+        page.mouse.move(x + 20 * i, y, steps=3)
+        seen.append(wait_for_new_picture(page, seen[-1]))
+    page.mouse.up()
+    assert len(set(seen)) == 4
     assert float(page.input_value("#fg-slider-0 input[type=number]")) > 0
     assert "seed 0 (moved)" in page.inner_text("#caption")
 
@@ -90,6 +97,9 @@ def test_upload_a_photo_and_a_file_that_is_not_one(page, tmp_path):
     wait_for_new_picture(page, before)
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('Found the person in astronaut.jpg')")
     assert page.locator("#found img").count() == 1
+
+    page.locator("#examples img").nth(1).click()  # the cameraman
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('cameraman.jpg')")
 
     notes = tmp_path / "notes.jpg"
     notes.write_text("not a photo")

@@ -41,50 +41,48 @@ def server(tmp_path_factory):
     save_weights(ckpt, DisentangledPersonModel(cfg), cfg)
     port = free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", OMP_NUM_THREADS="1", NO_PROXY="127.0.0.1,localhost")
-    log = open(tmp_path_factory.mktemp("log") / "app.log", "w+")
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--checkpoint", str(ckpt), "--port", str(port), "--device", "cpu"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    log.seek(0)
-                    pytest.fail(f"app.py did not start:\n{log.read()[-3000:]}")
-                time.sleep(0.5)
-        yield url, PersonGenerator.from_checkpoint(ckpt, "cpu")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    with open(tmp_path_factory.mktemp("log") / "app.log", "w+") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py"), "--checkpoint", str(ckpt), "--port", str(port), "--device", "cpu", "--max-file-size", "1mb"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            deadline = time.time() + 120
+            while True:
+                try:
+                    urllib.request.urlopen(url, timeout=2).read()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.time() > deadline:
+                        log.seek(0)
+                        pytest.fail(f"app.py did not start:\n{log.read()[-3000:]}")
+                    time.sleep(0.5)
+            yield url, PersonGenerator.from_checkpoint(ckpt, "cpu")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 def client(url):
     return gradio_client.Client(url, verbose=False)
 
 
-def picture(path, k: int) -> np.ndarray:
-    """The page's enlarged picture back at the model's size."""
-    return np.asarray(Image.open(path).convert("RGB"))[::k, ::k]
+def picture(path) -> np.ndarray:
+    """The page's picture (at the model's size: the browser enlarges it)."""
+    return np.asarray(Image.open(path).convert("RGB"))
 
 
 def test_sample_through_the_api(server):
     url, gen = server
-    k = display_scale(gen.height)
     c = client(url)
-    image, editor, joints, caption, status = c.predict(api_name="/start")
-    assert np.array_equal(picture(image, k), render(gen, materialize(gen, Session())))
+    image, editor, _joints, caption, status = c.predict(api_name="/start")
+    assert np.array_equal(picture(image), render(gen, materialize(gen, Session())))
     assert editor["width"] == gen.width and len(editor["keypoints"]) == 18 and status == ""
 
     image, *_, caption, status = c.predict(7, 1.0, 0, 0, api_name="/set_fg")
     expected = Session(seeds={"fg": 7, "bg": 1, "pose": 2}, offsets={"fg": [1.0, 0, 0], "bg": [0] * 3, "pose": [0] * 3})
-    assert np.array_equal(picture(image, k), render(gen, materialize(gen, expected)))
+    assert np.array_equal(picture(image), render(gen, materialize(gen, expected)))
     assert "seed 7 (moved)" in caption
 
     *_, seed = c.predict(api_name="/roll_bg")
@@ -105,7 +103,7 @@ def test_two_visitors_never_see_each_others_edits(server):
 def test_photos_and_bad_files(server, tmp_path):
     url, gen = server
     c = client(url)
-    image, editor, joints, caption, status, found = c.predict(gradio_client.handle_file(str(EXAMPLE)), api_name="/load_photo")
+    _image, _editor, _joints, caption, status, found = c.predict(gradio_client.handle_file(str(EXAMPLE)), api_name="/load_photo")
     assert "Found the person in astronaut.jpg" in status and "from astronaut.jpg" in caption
     assert Image.open(found).size == (gen.width * display_scale(gen.height), gen.height * display_scale(gen.height))
 
@@ -123,15 +121,24 @@ def test_photos_and_bad_files(server, tmp_path):
 
 
 def test_drag_a_joint_and_interpolate(server):
-    url, gen = server
-    k = display_scale(gen.height)
+    url, _ = server
     c = client(url)
     image, editor, *_ = c.predict(api_name="/start")
     j = next(i for i, row in enumerate(editor["keypoints"]) if row[2])
     editor["keypoints"][j][:2] = [0, 0]
-    moved, editor2, *_, caption, status = c.predict(editor, api_name="/move_joints")
+    moved, editor2, *_, caption, _status = c.predict(editor, api_name="/move_joints")
     assert editor2["keypoints"][j][:2] == [0, 0] and "**pose** edited" in caption
-    assert not np.array_equal(picture(image, k), picture(moved, k))
+    assert not np.array_equal(picture(image), picture(moved))
 
-    frames, gif, status = c.predict("two seeds", 0, 5, ["pose"], 4, "slerp", api_name="/interpolate")
+    frames, gif, _status = c.predict("two seeds", 0, 5, ["pose"], 4, "slerp", api_name="/interpolate")
     assert len(frames) == 4 and Image.open(gif).n_frames == 6  # 4 frames forth, 2 back
+
+
+def test_uploads_over_the_limit_are_refused(server, tmp_path):
+    url, _ = server
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\0" * 1_100_000)  # the server above allows 1 MB
+    c = client(url)
+    with pytest.raises(Exception, match="(?i)size|large|413"):
+        c.predict(gradio_client.handle_file(str(big)), api_name="/load_photo")
+    assert c.predict(api_name="/reset_pose")[4] == ""  # and the app keeps working

@@ -16,7 +16,14 @@ from PIL import Image
 
 from dpg.app import handlers as h
 from dpg.app import views
-from dpg.app.session import SLIDERS, Session, factors, materialize, model_keypoints, render
+from dpg.app.session import (
+    SLIDERS,
+    Session,
+    factors,
+    materialize,
+    model_keypoints,
+    render,
+)
 from dpg.config import tiny
 from dpg.errors import UserError
 from dpg.inference import PersonGenerator
@@ -347,8 +354,8 @@ def test_interpolate_two_seeds(gen):
     assert close(frames[0], at[3]) and close(frames[-1], at[4]) and not close(frames[0], frames[-1])
     all_factors = h.interpolate_seeds(gen, 3, 4, ["foreground", "background", "pose"], steps=3)
     assert close(all_factors[-1], render(gen, materialize(gen, Session(seeds={"fg": 4, "bg": 4, "pose": 4}))))
-    for bad in (dict(steps=1), dict(steps=99), dict(method="cubic"), dict(chosen=[])):
-        args = dict(chosen=["pose"], steps=4, method="lerp") | bad
+    for bad in ({"steps": 1}, {"steps": 99}, {"method": "cubic"}, {"chosen": []}):
+        args = {"chosen": ["pose"], "steps": 4, "method": "lerp"} | bad
         with pytest.raises(UserError):
             h.interpolate_seeds(gen, 3, 4, **args)
 
