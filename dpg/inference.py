@@ -150,12 +150,19 @@ class PersonGenerator:
     def encode_photo(self, photo, detector=None) -> tuple[Factors, np.ndarray, np.ndarray]:
         """Any photo -> ``(factors, crop uint8 [H, W, 3], keypoints [18, 3] in the crop)``.
 
-        The person is found by ``dpg.pose`` (mediapipe), cropped with the model's aspect ratio
-        and resized to the model's size. Raises ``UserError`` when no person is found.
+        ``photo`` is a path, bytes, a PIL image or an array (``dpg.pose.images.load_image``).
+        The person is found by ``dpg.pose.PoseDetector`` (mediapipe), cropped with the model's
+        aspect ratio and resized to the model's size. Raises ``UserError`` when no person is
+        found or the file is not an image.
         """
-        from dpg.pose import crop_person
+        from dpg.pose.detector import PoseDetector
+        from dpg.pose.images import crop_person, load_image
 
-        crop, kp = crop_person(photo, (self.height, self.width), detector=detector)
+        image = load_image(photo)
+        if detector is None:
+            detector = self._detector = getattr(self, "_detector", None) or PoseDetector()
+        found = detector.detect(image, aspect=self.width / self.height)
+        crop, kp = crop_person(image, found.keypoints, found.box, (self.height, self.width))
         return self.encode(crop[None], kp[None]), crop, kp
 
     @torch.no_grad()
