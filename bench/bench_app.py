@@ -2,8 +2,8 @@
 
     python bench/bench_app.py [--checkpoint PATH] [--clients 8] [--repeats 20]
 
-The app (``app.py``'s ``load_app``: the bundled weights and the default settings, i.e. one
-event at a time on a CPU, torch using every core) is served from a child process that times
+The app (``app.py``'s ``load_app``: the bundled weights and the default settings, i.e. on a
+CPU one event per core at a time, single-threaded) is served from a child process that times
 every event inside Gradio: ``Blocks.process_api`` covers preprocessing, the handler and
 postprocessing (writing the PNG the page shows). This process drives it with ``gradio_client``:
 
@@ -39,12 +39,10 @@ def serve(checkpoint, port: int, log_path: str, ready, stop, concurrency=None, t
     import torch
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    if threads:
-        torch.set_num_threads(threads)
     spec = importlib.util.spec_from_file_location("dpg_app_main", ROOT / "app.py")
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
-    demo = app.load_app(checkpoint, concurrency=concurrency)
+    demo = app.load_app(checkpoint, concurrency=concurrency, threads=threads)
     names = {i: fn.api_name for i, fn in demo.fns.items()}
     process_api = demo.process_api
     with open(log_path, "a", buffering=1) as log:
@@ -88,8 +86,8 @@ def main() -> None:
     p.add_argument("--checkpoint", default=None, help="weights (default: the bundled assets/dpg-demo.safetensors)")
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--concurrency", type=int, default=None, help="events at once (default: the app's, 1 on a CPU)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads in the server (default: torch's)")
+    p.add_argument("--concurrency", type=int, default=None, help="events at once (default: the app's, one per core)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per event (default: the app's, 1)")
     args = p.parse_args()
     from gradio_client import Client, handle_file
 
