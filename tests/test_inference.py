@@ -1,0 +1,105 @@
+"""The generation API and the dpg commands on a tiny seeded model."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dpg.checkpoint import save_weights
+from dpg.cli import main as dpg
+from dpg.config import tiny
+from dpg.data.synthetic import SyntheticPeople
+from dpg.errors import UserError
+from dpg.inference import PersonGenerator, resolve_checkpoint
+from dpg.keypoints import JOINTS
+from dpg.model import DisentangledPersonModel
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("m") / "tiny.safetensors"
+    save_weights(path, DisentangledPersonModel(tiny()), tiny())
+    return path
+
+
+@pytest.fixture(scope="module")
+def gen(ckpt):
+    return PersonGenerator.from_checkpoint(str(ckpt), "cpu")
+
+
+def people(n=2, size=(32, 16)):
+    ds = SyntheticPeople(10, split="test", size=size)
+    r = [ds.render(i) for i in range(n)]
+    return np.stack([x.image for x in r]), np.stack([x.keypoints for x in r])
+
+
+def test_encode_compose_swap_parts_and_transfer(gen):
+    images, kp = people()
+    f = gen.encode(images, kp)
+    assert gen.compose(f).shape == (2, 32, 16, 3)
+    a = type(f)(f.fg[:1], f.bg[:1], f.keypoints[:1])
+    b = type(f)(f.fg[1:], f.bg[1:], f.keypoints[1:])
+    s = gen.swap(a, b, ("bg",))
+    assert torch.equal(s.bg, b.bg) and torch.equal(s.fg, a.fg) and torch.equal(s.keypoints, a.keypoints)
+    p = gen.swap_parts(a, b, ["upper_body"])
+    d = tiny().model.part_dim
+    assert torch.equal(p.fg[0, d : 2 * d], b.fg[0, d : 2 * d]) and torch.equal(p.fg[0, :d], a.fg[0, :d])
+    t = gen.with_pose(a, kp[1:])
+    assert torch.equal(t.keypoints, torch.from_numpy(kp[1:]))
+    with pytest.raises(UserError):
+        gen.swap_parts(a, b, ["tail"])
+    with pytest.raises(UserError):
+        gen.encode(images[:, :8], kp)
+
+
+def test_sampling_seeds_offsets_and_interpolation(gen):
+    f1 = gen.sample(fg=[1, 2], bg=[3, 3], pose=[5, 5])
+    assert torch.equal(f1.bg[0], f1.bg[1]) and not torch.equal(f1.fg[0], f1.fg[1])
+    moved = gen.sample(fg=[1], bg=[3], pose=[5], offsets={"fg": [2.0, 0, 0]})
+    assert not torch.allclose(moved.fg[0], f1.fg[0])
+    torch.testing.assert_close(moved.bg[0], f1.bg[0])  # batch 1 vs 2: equal up to rounding
+    z1 = {f: gen.noise(f, [1])[0] for f in gen.factors}
+    z2 = {f: gen.noise(f, [2])[0] for f in gen.factors}
+    path = gen.interpolate(z1, z2, 5, "slerp", factors=("bg",))
+    assert len(path) == 5 and torch.equal(path.fg[0], path.fg[4])
+    torch.testing.assert_close(path.bg[0], gen.factor_from_z("bg", z1["bg"][None])[0])
+
+
+def test_inversion_reaches_a_reachable_embedding(gen):
+    target = gen.sample(fg=4, bg=5, pose=6)
+    inv = gen.invert(target, iters=400, lr=0.05)
+    assert set(inv.residual) == set(gen.factors)
+    assert inv.residual["bg"][0] < 0.05
+
+
+def test_checkpoint_resolution_errors(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        resolve_checkpoint(tmp_path / "nope.safetensors")
+    with pytest.raises(UserError, match="Hub"):
+        resolve_checkpoint("someone/some-model")  # no network here: a clear error
+
+
+def test_commands_write_their_files(ckpt, tmp_path):
+    images, kp = people()
+    from PIL import Image
+
+    specs = []
+    for i in range(2):
+        Image.fromarray(images[i]).save(tmp_path / f"p{i}.png")
+        (tmp_path / f"p{i}.json").write_text(json.dumps({"joints": list(JOINTS), "keypoints": kp[i].tolist()}))
+        specs.append(f"{tmp_path}/p{i}.png@{tmp_path}/p{i}.json")
+    c = ["--checkpoint", str(ckpt), "--device", "cpu"]
+    assert dpg(["sample", "-n", "3", "--out", str(tmp_path / "s"), *c]) == 0
+    assert len(list((tmp_path / "s").glob("sample-0*.png"))) == 3
+    assert dpg(["swap", specs[0], specs[1], "--parts", "head", "--out", str(tmp_path / "w"), *c]) == 0
+    assert dpg(["transfer", specs[0], "--pose-json", f"{tmp_path}/p1.json", "--out", str(tmp_path / "t"), *c]) == 0
+    assert dpg(["interpolate", "--steps", "3", "--out", str(tmp_path / "i"), *c]) == 0
+    assert (tmp_path / "i" / "interpolation.gif").exists()
+    assert dpg(["invert", specs[0], "--iters", "20", "--out", str(tmp_path / "v"), *c]) == 0
+    assert dpg(["virtual-market", "--identities", "2", "--per-identity", "2", "--out", str(tmp_path / "vm"), *c]) == 0
+    names = sorted(p.name for p in (tmp_path / "vm" / "bounding_box_train").iterdir())
+    assert len(names) == 4 and names[0].startswith("0001_c")
+    # a bad input is one clear line, not a traceback
+    assert dpg(["transfer", specs[0], "--pose-json", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x"), *c]) == 1
