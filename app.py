@@ -336,9 +336,10 @@ def load_app(checkpoint=None, device=None, concurrency: int | None = None, threa
 def launch_options(max_file_size: str = MAX_UPLOAD) -> dict:
     """What ``demo.launch`` needs besides the address: the upload limit, the theme (system
     fonts: the default theme fetches web fonts, and the app must work offline), the page's
-    CSS, no server-side rendering (no Node process), no tracebacks in the page."""
+    CSS, no server-side rendering (no Node process), no tracebacks in the page, and no run
+    history (it would keep every slider event, pictures included, in the browser)."""
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
-    return {"max_file_size": max_file_size, "theme": theme, "css": CSS, "ssr_mode": False, "show_error": False}
+    return {"max_file_size": max_file_size, "theme": theme, "css": CSS, "ssr_mode": False, "show_error": False, "run_history": False}
 
 
 def main(argv=None) -> None:
