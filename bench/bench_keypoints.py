@@ -112,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     s = summarise(result)
     s["seconds"] = round(time.perf_counter() - start, 1)
     print(f"person found in {s['found']} of {s['images']} crops ({s['seconds']} s)")
+    print(f"FIGURE keypoints.found: {s['found']} of {s['images']} real Market-1501 crops")
+    print(f"FIGURE keypoints.mean_error_px: {s['mean_px']:.2f}  (median {s['median_px']:.2f}, "
+          f"{100 * s['within_5px']:.0f}% within 5 px, 64x128 crops)")
     print(
         f"{s['joints_compared']} joints present in both: mean {s['mean_px']:.2f} px, median {s['median_px']:.2f} px, "
         f"{100 * s['within_5px']:.0f}% within 5 px (crops are 64x128)"
