@@ -188,6 +188,23 @@ class Run:
             (self.dir / "samples").mkdir(exist_ok=True)
             (self.dir / "config.json").write_text(checkpoint.config_json(cfg) + "\n")
 
+    def end_of_step(self, done: int, total: int, save) -> bool:
+        """After step ``done``: checkpoint when due (``save(done)``); returns True when the run
+        must stop now because its time budget is used."""
+        stop = self.out_of_time()
+        if done % self.cfg.run.checkpoint_every == 0 or done == total or stop:
+            save(done)
+        if stop:
+            print(f"time budget of {self.cfg.run.max_minutes} min used: stopping at step {done}", flush=True)
+        return stop
+
+    def diverged(self, err: Diverged) -> int:
+        """Report a NaN/inf stop with the last good checkpoint; the exit code."""
+        last = self.checkpoints()
+        print(f"training stopped: {err}; the last good checkpoint is step {last[-1] if last else 'none'}", file=sys.stderr)
+        self.close()
+        return 1
+
     def out_of_time(self) -> bool:
         """True once the run has used its ``run.max_minutes`` (a fixed-time training budget)."""
         limit = self.cfg.run.max_minutes

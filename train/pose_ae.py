@@ -53,17 +53,10 @@ def main(argv=None) -> int:
             set_lr(opt, lr_at(tc.lr, step, tc.lr_halve_every))
             stats = pose_ae_step(ae, opt, vectors[idx], tc.loss_weight)
             run.log(step, stats, cfg.run.log_every)
-            stop = run.out_of_time()
-            if (step + 1) % cfg.run.checkpoint_every == 0 or step + 1 == tc.steps or stop:
-                run.save(step + 1, model, ["pose_ae"], {"ae": opt})
-            if stop:
-                print(f"time budget of {cfg.run.max_minutes} min used: stopping at step {step + 1}", flush=True)
+            if run.end_of_step(step + 1, tc.steps, lambda done: run.save(done, model, ["pose_ae"], {"ae": opt})):
                 break
     except Diverged as err:
-        last = run.checkpoints()
-        print(f"training stopped: {err}; the last good checkpoint is step {last[-1] if last else 'none'}", file=sys.stderr)
-        run.close()
-        return 1
+        return run.diverged(err)
     run.close()
     path = run.export(model, ["pose_ae"], "pose_ae.safetensors", extra={"steps": tc.steps, "poses": len(vectors)})
     if d.main:

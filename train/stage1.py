@@ -71,6 +71,9 @@ def main(argv=None) -> int:
     n = 8
     fixed = [to_device(torch.utils.data.default_collate([held[i + k * n] for i in range(n)]), d.device) for k in (0, 1)]
     sampler = StepSampler(len(data), tc.batch_size, cfg.run.seed, start, tc.steps, d.rank, d.world)
+    def save(done: int) -> None:
+        run.save(done, model, ["stage1"], {"g": opt_g, "d": opt_d}, {"discriminator": disc.state_dict()})
+
     run.start(start, tc.steps)
     step = start
     try:
@@ -81,21 +84,15 @@ def main(argv=None) -> int:
             stats = stage1_step(net, disc, opt_g, opt_d, to_device(batch, d.device), tc, step, cfg.run.amp, d.average_grads)
             run.log(step, stats, cfg.run.log_every)
             done = step + 1
-            stop = run.out_of_time()
-            if done % cfg.run.checkpoint_every == 0 or done == tc.steps or stop:
-                run.save(done, model, ["stage1"], {"g": opt_g, "d": opt_d}, {"discriminator": disc.state_dict()})
-            if d.main and (done % cfg.run.sample_every == 0 or done == tc.steps):
+            stop = run.end_of_step(done, tc.steps, save)
+            if d.main and (done % cfg.run.sample_every == 0 or done == tc.steps or stop):
                 model.eval()
                 save_image(swap_grid(model.stage1, *fixed), run.dir / "samples" / f"step-{done:07d}.png", nrow=n)
                 model.train()
             if stop:
-                print(f"time budget of {cfg.run.max_minutes} min used: stopping at step {done}", flush=True)
                 break
     except Diverged as err:
-        last = run.checkpoints()
-        print(f"training stopped: {err}; the last good checkpoint is step {last[-1] if last else 'none'}", file=sys.stderr)
-        run.close()
-        return 1
+        return run.diverged(err)
     run.close()
     path = run.export(model, ["stage1"], "stage1.safetensors", extra={"steps": step + 1})
     if d.main:

@@ -126,17 +126,10 @@ def main(argv=None) -> int:
                 s.update(mapping_step(mapping, critic, opts[f"{f}.map"], mapping.noise(tc.batch_size, g, d.device)))
                 stats.update({f"{f}_{k}": v for k, v in s.items() if k in ("w_dist", "mapping")})
             run.log(step, stats, cfg.run.log_every)
-            stop = run.out_of_time()
-            if (step + 1) % cfg.run.checkpoint_every == 0 or step + 1 == tc.steps or stop:
-                run.save(step + 1, model, ["stage2"], opts)
-            if stop:
-                print(f"time budget of {cfg.run.max_minutes} min used: stopping at step {step + 1}", flush=True)
+            if run.end_of_step(step + 1, tc.steps, lambda done: run.save(done, model, ["stage2"], opts)):
                 break
     except Diverged as err:
-        last = run.checkpoints()
-        print(f"training stopped: {err}; the last good checkpoint is step {last[-1] if last else 'none'}", file=sys.stderr)
-        run.close()
-        return 1
+        return run.diverged(err)
     run.close()
     path = run.export(model, ["stage1", "pose_ae", "stage2"], "model.safetensors", extra={"stage2_steps": step + 1})
     if d.main:
