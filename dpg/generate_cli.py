@@ -250,7 +250,7 @@ def register(sub) -> None:
     p = sub.add_parser("invert", help="find the noise codes of a person (section 4.4)")
     _common(p)
     p.add_argument("a", help="PHOTO or IMAGE@KEYPOINTS.json")
-    p.add_argument("--iters", type=int, default=500)
+    p.add_argument("--iters", type=int, default=1000, help="L-BFGS iterations at most (rounds of 100)")
     p.add_argument("--scale", type=int, default=2)
     p.set_defaults(func=cmd_invert)
 

@@ -290,35 +290,39 @@ class PersonGenerator:
             out[f] = self.factor_from_z(f, path)
         return Factors(out["fg"], out.get("bg"), out["pose"])
 
-    def invert(self, factors: Factors, iters: int = 500, lr: float = 0.05, tol: float = 0.01) -> Inversion:
+    def invert(self, factors: Factors, iters: int = 1000, tol: float = 0.01, starts: int = 4) -> Inversion:
         """Find ``z`` with ``Phi(z)`` close to each factor's embedding (section 4.4, after Lipton
-        & Tripathi): Adam on ``||Phi(z) - e||^2`` from several starts, keeping the best; stops
-        early once every residual is below ``tol`` of the embedding norm. The pose target is
-        the pose code of the keypoints."""
+        & Tripathi): L-BFGS on ``||Phi(z) - e||^2`` from ``starts`` noise draws per person,
+        keeping the best, in rounds of 100 iterations until every residual
+        ``||Phi(z) - e|| / ||e||`` is below ``tol`` or ``iters`` are spent. (Adam, tried first,
+        crawled below a few percent.) The pose target is the pose code of the keypoints."""
         targets = {"fg": factors.fg, "bg": factors.bg}
         targets["pose"] = self.model.encode_pose(factors.keypoints).detach()
         zs, res = {}, {}
         for f in self.factors:
             e = targets[f].detach()
             mapping = self._mapping(f)
-            starts = 4
+            mapping.requires_grad_(False)
             z = mapping.noise(starts * len(e), torch.Generator().manual_seed(0)).to(self.device).requires_grad_(True)
-            target = e.repeat(starts, 1)
-            opt = torch.optim.Adam([z], lr=lr)
-            for _ in range(iters):
-                err = (mapping(z) - target).pow(2).sum(1)
+            target = e.repeat(starts, 1)  # [starts * N, K]: start s of person i is row s * N + i
+            opt = torch.optim.LBFGS([z], lr=1, max_iter=100, history_size=50, line_search_fn="strong_wolfe")
+
+            def closure():
                 opt.zero_grad()
-                err.sum().backward()
-                opt.step()
+                loss = (mapping(z) - target).pow(2).sum()
+                loss.backward()
+                return loss
+
+            for _ in range(max(1, iters // 100)):
+                opt.step(closure)
                 with torch.no_grad():
-                    rel = (mapping(z) - target).norm(dim=1) / target.norm(dim=1).clamp_min(1e-8)
-                if float(rel.view(starts, -1).min(0).values.max()) < tol:
+                    rel = ((mapping(z) - target).norm(dim=1) / target.norm(dim=1).clamp_min(1e-8)).view(starts, -1)
+                if float(rel.min(0).values.max()) < tol:
                     break
-            with torch.no_grad():
-                rel = ((mapping(z) - target).norm(dim=1) / target.norm(dim=1).clamp_min(1e-8)).view(starts, -1)
-                best = rel.argmin(0)  # [N]
-                zz = z.detach().view(starts, len(e), -1)[best, torch.arange(len(e))]
-            zs[f], res[f] = zz, rel.min(0).values.cpu().numpy()
+            mapping.requires_grad_(True)
+            best = rel.argmin(0)  # [N]
+            zs[f] = z.detach().view(starts, len(e), -1)[best, torch.arange(len(e))]
+            res[f] = rel.min(0).values.cpu().numpy()
         return Inversion(zs, res)
 
     def inverse_interpolate(self, a: Factors, b: Factors, steps: int = 8, method: str = "lerp", factors=None, **kw):

@@ -69,9 +69,9 @@ def test_sampling_seeds_offsets_and_interpolation(gen):
 
 def test_inversion_reaches_a_reachable_embedding(gen):
     target = gen.sample(fg=4, bg=5, pose=6)
-    inv = gen.invert(target, iters=400, lr=0.05)
+    inv = gen.invert(target, iters=300)
     assert set(inv.residual) == set(gen.factors)
-    assert inv.residual["bg"][0] < 0.05
+    assert max(float(r[0]) for r in inv.residual.values()) < 0.05
 
 
 def test_checkpoint_resolution_errors(tmp_path):
