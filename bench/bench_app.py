@@ -128,6 +128,8 @@ def main() -> None:
             ("swap_parts", lambda i: c.predict(["upper body"], api_name="/swap_parts")),
             ("interpolate", lambda i: c.predict("two seeds", 0, 1, ["pose"], 8, "slerp", api_name="/interpolate")),
         ]  # fmt: skip
+        load0 = os.getloadavg()[0]
+        per_event: dict[str, list[float]] = {}
         print("1. one visitor: server time per event, ms (Gradio pre/postprocessing included)")
         print(f"{'event':<22} {'n':>4} {'median':>9} {'p90':>9} {'max':>9}   client round trip, median")
         for name, call in plan:
@@ -138,11 +140,12 @@ def main() -> None:
                 t = time.perf_counter()
                 call(i + 1)
                 trips.append((time.perf_counter() - t) * 1e3)
-            ms = read_log(log_path, since).get(name, [])
+            ms = per_event[name] = read_log(log_path, since).get(name, [])
             print(row(name, ms) + f"   {statistics.median(trips):>7.1f}")
         since = time.time()
         c.predict("two photos", 0, 1, ["pose"], 8, "slerp", api_name="/interpolate")
-        print(row("interpolate (photos)", read_log(log_path, since)["interpolate"]) + "   (inverts both photos: once per photo)")
+        inverse = read_log(log_path, since)["interpolate"]
+        print(row("interpolate (photos)", inverse) + "   (inverts both photos: once per photo)")
 
         print(f"\n2. {args.clients} visitors at once, each moving a slider {n} times, one request in flight each")
         clients = [Client(url, verbose=False) for _ in range(args.clients)]
@@ -169,7 +172,17 @@ def main() -> None:
         print(f"{'':<22} {'n':>4} {'median':>9} {'p90':>9} {'max':>9}")
         print(row("latency seen, ms", latencies))
         print(row("server time, ms", read_log(log_path, since)["set_fg"]))
-        print(f"throughput: {len(latencies) / wall:.1f} events/s; load average {os.getloadavg()[0]:.1f} (other work on the machine slows every figure)")
+        load1 = os.getloadavg()[0]
+        print(f"throughput: {len(latencies) / wall:.1f} events/s; load average {load1:.1f} (other work on the machine slows every figure)")
+
+        sliders = per_event["set_fg"] + per_event["set_bg"] + per_event["set_pose"]
+        size = f"{editor['height']}x{editor['width']}"
+        busy = f"load average {load0:.1f}-{load1:.1f} on {os.cpu_count()} cores"
+        print()
+        print(f"FIGURE app.slider_server_ms: {statistics.median(sliders):.1f}  (median server time of a slider event, one visitor, {size}; p90 {pct(sliders, 0.9):.1f}; budget 100; {busy})")
+        print(f"FIGURE app.load_photo_server_ms: {statistics.median(per_event['load_photo']):.0f}  (find, crop and encode the person in a 384-pixel photo)")
+        print(f"FIGURE app.interpolate_server_ms: {statistics.median(per_event['interpolate']):.0f}  (8 frames and a GIF; two photos, inverted once: {inverse[0] / 1000:.1f} s)")
+        print(f"FIGURE app.clients{args.clients}_latency_ms: {statistics.median(latencies):.0f}  (median request-to-picture latency, {args.clients} visitors moving sliders at once; p90 {pct(latencies, 0.9):.0f}; {len(latencies) / wall:.1f} events/s)")
     finally:
         stop.set()
         server.join(30)
