@@ -26,7 +26,18 @@ from dpg.baselines.vae import vae_step
 from dpg.checkpoint import config_json
 from dpg.config import override
 from dpg.errors import UserError
-from train.common import Diverged, Dist, Run, StepSampler, loader, lr_at, parser, set_lr, step_generator, to_device
+from train.common import (
+    Dist,
+    Diverged,
+    Run,
+    StepSampler,
+    loader,
+    lr_at,
+    parser,
+    set_lr,
+    step_generator,
+    to_device,
+)
 from train.data import stage1_dataset
 
 

@@ -141,7 +141,7 @@ def figure(columns: dict, path: Path, rows: int, fids: dict) -> None:
         title = name if fids.get(name) is None else f"{name}\nFID {fids[name]:.1f}"
         ax.set_title(title, fontsize=7)
     fig.tight_layout(pad=0.3)
-    fig.savefig(path, dpi=150)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
