@@ -55,7 +55,9 @@ def save_weights(path, model, cfg: Config, stages=STAGES, half: bool = False, ex
     _atomic(Path(path), lambda tmp: save_file(state, tmp, metadata=meta))
 
 
-def read_metadata(path) -> dict:
+def read_metadata(path, expected: str = FORMAT, kind: str = "dpg") -> dict:
+    """The header of a checkpoint of format ``expected``, or a ``UserError`` saying what the
+    file is (missing, not safetensors, or another format). ``kind`` names it in messages."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
@@ -64,9 +66,9 @@ def read_metadata(path) -> dict:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as err:
         raise UserError(f"{path} is not a safetensors checkpoint ({err}); pass a .safetensors file written by dpg") from None
-    if meta.get("format") != FORMAT:
+    if meta.get("format") != expected:
         found = meta.get("format", "no dpg format tag")
-        raise UserError(f"{path} is not a dpg checkpoint of format {FORMAT} (found: {found}); retrain or convert it")
+        raise UserError(f"{path} is not a {kind} checkpoint of format {expected} (found: {found}); retrain or convert it")
     return meta
 
 

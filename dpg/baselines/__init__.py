@@ -17,11 +17,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load_file, save_file
 
 from dpg.baselines.config import MODELS, BaselineConfig
-from dpg.checkpoint import _atomic
+from dpg.checkpoint import _atomic, read_metadata
 from dpg.errors import UserError
 
 FORMAT = "dpg-baseline/1"
@@ -49,17 +48,7 @@ def save_baseline(path, model: str, net: torch.nn.Module, cfg: BaselineConfig, e
 
 def read_baseline_metadata(path) -> dict:
     """The header of a baseline checkpoint, or a ``UserError`` saying what the file is."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as err:
-        raise UserError(f"{path} is not a safetensors checkpoint ({err})") from None
-    if meta.get("format") != FORMAT:
-        raise UserError(f"{path} is not a baseline checkpoint of format {FORMAT} (found: {meta.get('format', 'none')})")
-    return meta
+    return read_metadata(path, FORMAT, "baseline")
 
 
 def load_weights(net: torch.nn.Module, path) -> None:
