@@ -78,6 +78,29 @@ def test_stage2_trains_on_the_frozen_stage1_and_the_result_samples(trained, tmp_
     assert stage2.main(TINY + ["--out", str(tmp_path / "bad")]) == 1
 
 
+def test_stage2_warm_start_trains_only_the_named_factors(trained, tmp_path, capsys):
+    first = tmp_path / "first"
+    init = ["--init", str(trained / "stage1" / "stage1.safetensors"), "--init", str(trained / "pose_ae" / "pose_ae.safetensors")]
+    assert stage2.main(TINY + init + ["--procedural", "200", "--set", "stage2.steps=4", "--out", str(first)]) == 0
+    model = str(first / "model.safetensors")
+    more = tmp_path / "more"
+    # continue the shipped model's pose mapping alone: stage I and the pose AE come from the same file
+    args = ["--init", model, "--init-stage2", model, "--factors", "pose", "--procedural", "200", "--set", "stage2.steps=3"]
+    assert stage2.main(TINY + args + ["--out", str(more)]) == 0
+    assert set(load_file(str(more / "embeddings.safetensors"))) == {"pose"}  # no image was encoded
+    a, b = load_file(model), load_file(str(more / "model.safetensors"))
+    changed = {k.split(".")[2] for k in a if k.startswith("stage2.") and not torch.equal(a[k], b[k])}
+    assert changed == {"pose"}  # the pose mapping and critic moved; foreground and background did not
+    assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("stage2."))
+    from dpg.checkpoint import read_metadata
+
+    meta = read_metadata(str(more / "model.safetensors"))
+    assert meta["stage2_factors"] == "pose" and meta["stage2_init"] == model and meta["stage2_steps"] == "3"
+    capsys.readouterr()
+    assert stage2.main(TINY + args[:4] + ["--factors", "hair", "--out", str(tmp_path / "bad")]) == 1
+    assert "--factors 'hair'" in capsys.readouterr().err
+
+
 def test_torchrun_two_cpu_processes_with_gloo(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
@@ -85,3 +108,25 @@ def test_torchrun_two_cpu_processes_with_gloo(tmp_path):
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert (tmp_path / "ddp" / "stage1.safetensors").exists()
+
+
+def test_demo_exports_the_steps_really_run_and_continues_from_its_own_export(tmp_path):
+    from dpg.checkpoint import read_metadata
+    from train import demo
+
+    steps = ["--set", "pose_ae_train.steps=5", "--set", "stage1.steps=4", "--set", "stage2.steps=3"]
+    first = tmp_path / "demo.safetensors"
+    common = ["--preset", "tiny", "--device", "cpu", "--procedural", "200"] + steps
+    assert demo.main(common + ["--out", str(tmp_path / "a"), "--export", str(first)]) == 0
+    meta = read_metadata(str(first))
+    assert (meta["pose_ae_steps"], meta["stage1_steps"], meta["stage2_steps"]) == ("5", "4", "3")
+    second = tmp_path / "more.safetensors"
+    more = ["--from", str(first), "--stages", "stage2,export", "--factors", "pose", "--out", str(tmp_path / "b")]
+    for _ in range(2):  # continued twice from the previous export: the extra steps add up
+        assert demo.main(common + more + ["--export", str(second)]) == 0
+        more[1] = str(second)
+        more[-1] = str(tmp_path / f"b{_}")
+    meta = read_metadata(str(second))
+    assert meta["stage2_pose_extra_steps"] == "6" and meta["stage2_steps"] == "3" and meta["stage1_steps"] == "4"
+    a, b = load_file(str(first)), load_file(str(second))
+    assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("stage2.pose") and ".pose." not in k)

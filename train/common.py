@@ -320,6 +320,8 @@ def init_from(model, path: str | None, stages) -> None:
     saved = Config.from_json(meta["config"])
     if saved.model != model.cfg.model and "stage1" in stages:
         raise UserError(f"{path} was trained with a different model config (preset {saved.name}); use --preset {saved.name}")
+    if saved.mapping != model.cfg.mapping and "stage2" in stages:
+        raise UserError(f"{path} has stage-II mappings of another shape (preset {saved.name}); use --preset {saved.name}")
     checkpoint.load_stages(model, path, stages)
 
 

@@ -5,7 +5,15 @@
 Runs the pose auto-encoder, stage I and stage II one after the other in ``--out`` (each
 resumable, so the command can be re-run after an interruption and continues), then writes
 ``assets/dpg-demo.safetensors``: the whole model in fp16 with the config and the training
-facts in its header. ``--set`` overrides apply to every stage.
+facts in its header (the steps each stage really ran, read from its output). ``--set``
+overrides apply to every stage.
+
+``--from`` continues a whole-model checkpoint instead (the bundled weights, say): stage II
+starts from its mappings and critics, stage I and the pose auto-encoder come from it unless
+their stages run too, and ``--factors`` picks the mappings to train further::
+
+    python -m train.demo --from assets/dpg-demo.safetensors --stages stage2,export \
+        --factors pose --keypoints market-annotation-train.csv --out runs/demo-more
 """
 
 from __future__ import annotations
@@ -16,8 +24,33 @@ import time
 from pathlib import Path
 
 from dpg import checkpoint
-from dpg.config import override, preset
 from train import pose_ae, stage1, stage2
+
+FACT_KEYS = ("pose_ae_steps", "stage1_steps", "stage2_steps", "data")
+
+
+def export_facts(out: Path, stages: list[str], base: str | None, stage2_meta: dict, real_poses: bool) -> dict:
+    """The training facts of the exported model: the steps each stage really ran (from its
+    output's header), carried over from ``base`` for the stages not run here; stage-II steps
+    that continued ``base`` are added up per factor as ``stage2_<factor>_extra_steps``."""
+    facts = {}
+    if base:
+        held = checkpoint.read_metadata(base)
+        facts = {k: v for k, v in held.items() if k in FACT_KEYS or k.endswith("_extra_steps")}
+    else:
+        facts["data"] = "procedural people (dpg.data.synthetic)" + (", real Market-1501 poses" if real_poses else "")
+    for stage, name in (("pose_ae", "pose_ae.safetensors"), ("stage1", "stage1.safetensors")):
+        if stage in stages:
+            facts[f"{stage}_steps"] = checkpoint.read_metadata(out / stage / name).get("steps", "?")
+    if "stage2" in stages:
+        steps = int(stage2_meta.get("stage2_steps", 0))
+        if base and "stage1" not in stages:
+            for f in stage2_meta.get("stage2_factors", "").split(","):
+                key = f"stage2_{f}_extra_steps"
+                facts[key] = str(int(facts.get(key, 0)) + steps)
+        else:
+            facts["stage2_steps"] = str(steps)
+    return facts
 
 
 def main(argv=None) -> int:
@@ -31,6 +64,8 @@ def main(argv=None) -> int:
     p.add_argument("--stages", default="pose_ae,stage1,stage2,export")
     p.add_argument("--export", default="assets/dpg-demo.safetensors")
     p.add_argument("--minutes", default="0,0,0", help="wall-clock budgets of pose_ae,stage1,stage2 (0 = none)")
+    p.add_argument("--from", dest="base", default=None, metavar="PATH", help="continue this whole-model checkpoint")
+    p.add_argument("--factors", default=None, help="stage-II factors to train (default: all)")
     args = p.parse_args(argv)
     out = Path(args.out)
     common = ["--preset", args.preset, "--no-progress"] + [x for s in args.set for x in ("--set", s)]
@@ -52,20 +87,21 @@ def main(argv=None) -> int:
             return rc
         print(f"[demo] stage I done after {time.time() - t0:.0f}s", flush=True)
     if "stage2" in stages:
-        init = ["--init", str(out / "stage1" / "stage1.safetensors"), "--init", str(out / "pose_ae" / "pose_ae.safetensors")]
+        init = []
+        for stage, name in (("stage1", "stage1.safetensors"), ("pose_ae", "pose_ae.safetensors")):
+            own = out / stage / name  # this run's stage, else the one in --from
+            init += ["--init", str(own) if stage in stages or not args.base else args.base]
+        if args.base:
+            init += ["--init-stage2", args.base]
+        if args.factors:
+            init += ["--factors", args.factors]
         rc = stage2.main(common + budget["stage2"] + init + kp + ["--procedural", str(args.procedural), "--out", str(out / "stage2")])
         if rc:
             return rc
         print(f"[demo] stage II done after {time.time() - t0:.0f}s", flush=True)
     if "export" in stages:
         model, meta = checkpoint.load_model(out / "stage2" / "model.safetensors")
-        cfg = override(preset(args.preset), args.set)
-        facts = {
-            "pose_ae_steps": cfg.pose_ae_train.steps,
-            "stage1_steps": cfg.stage1.steps,
-            "stage2_steps": cfg.stage2.steps,
-            "data": "procedural people (dpg.data.synthetic)" + (", real Market-1501 poses" if args.keypoints else ""),
-        }
+        facts = export_facts(out, stages, args.base, meta, bool(args.keypoints))
         checkpoint.save_weights(args.export, model, model.cfg, half=True, extra=facts)
         size = Path(args.export).stat().st_size / 2**20
         print(f"[demo] exported {args.export} ({size:.1f} MiB) after {time.time() - t0:.0f}s", flush=True)

@@ -48,17 +48,19 @@ def main(argv=None) -> int:
     start = 0 if args.fresh else run.resume(model, ["pose_ae"], {"ae": opt})[0]
     sampler = StepSampler(len(vectors), tc.batch_size, cfg.run.seed, start, tc.steps, d.rank, d.world)
     run.start(start, tc.steps)
+    done = start
     try:
         for step, idx in zip(range(start, tc.steps), sampler):
             set_lr(opt, lr_at(tc.lr, step, tc.lr_halve_every))
             stats = pose_ae_step(ae, opt, vectors[idx], tc.loss_weight)
             run.log(step, stats, cfg.run.log_every)
-            if run.end_of_step(step + 1, tc.steps, lambda done: run.save(done, model, ["pose_ae"], {"ae": opt})):
+            done = step + 1
+            if run.end_of_step(done, tc.steps, lambda done: run.save(done, model, ["pose_ae"], {"ae": opt})):
                 break
     except Diverged as err:
         return run.diverged(err)
     run.close()
-    path = run.export(model, ["pose_ae"], "pose_ae.safetensors", extra={"steps": tc.steps, "poses": len(vectors)})
+    path = run.export(model, ["pose_ae"], "pose_ae.safetensors", extra={"steps": done, "poses": len(vectors)})
     if d.main:
         print(f"pose auto-encoder done: {path}", flush=True)
     d.close()

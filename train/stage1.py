@@ -71,11 +71,12 @@ def main(argv=None) -> int:
     n = 8
     fixed = [to_device(torch.utils.data.default_collate([held[i + k * n] for i in range(n)]), d.device) for k in (0, 1)]
     sampler = StepSampler(len(data), tc.batch_size, cfg.run.seed, start, tc.steps, d.rank, d.world)
+
     def save(done: int) -> None:
         run.save(done, model, ["stage1"], {"g": opt_g, "d": opt_d}, {"discriminator": disc.state_dict()})
 
     run.start(start, tc.steps)
-    step = start
+    done = start
     try:
         for step, batch in zip(range(start, tc.steps), loader(data, sampler, cfg.run.workers, d.device)):
             lr = lr_at(tc.lr, step, tc.lr_halve_every)
@@ -94,7 +95,7 @@ def main(argv=None) -> int:
     except Diverged as err:
         return run.diverged(err)
     run.close()
-    path = run.export(model, ["stage1"], "stage1.safetensors", extra={"steps": step + 1})
+    path = run.export(model, ["stage1"], "stage1.safetensors", extra={"steps": done})
     if d.main:
         print(f"stage I done: {path}", flush=True)
     d.close()

@@ -4,10 +4,15 @@ Eq. 4-5), on a frozen stage I.
     python -m train.stage2 --preset cpu --init runs/stage1-cpu/stage1.safetensors \
         --init runs/pose_ae-cpu/pose_ae.safetensors --keypoints market-annotation-train.csv
 
+    # continue a shipped model's pose mapping only (the others are kept as they are)
+    python -m train.stage2 --init assets/dpg-demo.safetensors --init-stage2 assets/dpg-demo.safetensors \
+        --factors pose --keypoints market-annotation-train.csv
+
 The real embeddings are computed once with the frozen encoders (images and their mirrors;
 pose codes of real and procedural poses and their mirrors) and cached in the run folder as
 ``embeddings.safetensors``. The three mapping/critic pairs then train in one loop, each with
-``critic_iters`` critic steps per mapping step. The result, ``model.safetensors``, holds the
+``critic_iters`` critic steps per mapping step; ``--factors`` trains a subset (the others keep
+the weights they start with, e.g. from ``--init-stage2``, a warm start). The result, ``model.safetensors``, holds the
 whole model (stage I, pose auto-encoder, stage II): what the app and ``dpg`` commands load.
 """
 
@@ -30,9 +35,17 @@ from train.data import flip_batch, pose_keypoints, stage1_dataset
 
 
 @torch.no_grad()
-def real_embeddings(model, cfg, data_root, csvs, procedural, device, workers) -> dict:
-    """Encode ``embedding_samples`` training people (and mirrors) and the pose set (and mirrors)."""
+def real_embeddings(model, cfg, data_root, csvs, procedural, device, workers, factors=("fg", "bg", "pose")) -> dict:
+    """Encode ``embedding_samples`` training people (and mirrors) and the pose set (and mirrors),
+    for ``factors`` only (the images are not encoded at all when only the pose is asked for)."""
     m, n = cfg.model, cfg.stage2.embedding_samples
+    out = {}
+    if "pose" in factors:
+        kp = pose_keypoints(cfg, csvs, procedural, "train")
+        kp = torch.cat([kp, flip_keypoints(kp, m.width)]).to(device)
+        out["pose"] = torch.cat([model.encode_pose(c).cpu() for c in kp.split(4096)])
+    if not {"fg", "bg"} & set(factors):
+        return out
     data = stage1_dataset(cfg, data_root, "train")
     batch = 64
     sampler = StepSampler(len(data), batch, cfg.run.seed + 1, 0, (min(n, len(data)) + batch - 1) // batch)
@@ -44,19 +57,16 @@ def real_embeddings(model, cfg, data_root, csvs, procedural, device, workers) ->
             fg.append(f.float().cpu())
             if g is not None:
                 bg.append(g.float().cpu())
-    kp = pose_keypoints(cfg, csvs, procedural, "train")
-    kp = torch.cat([kp, flip_keypoints(kp, m.width)]).to(device)
-    pose = torch.cat([model.encode_pose(c).cpu() for c in kp.split(4096)])
-    out = {"fg": torch.cat(fg), "pose": pose}
+    out["fg"] = torch.cat(fg)
     if bg:
         out["bg"] = torch.cat(bg)
-    return out
+    return {f: v for f, v in out.items() if f in factors}
 
 
-def optimizers(model, cfg) -> dict:
+def optimizers(model, cfg, factors) -> dict:
     tc = cfg.stage2
     opts = {}
-    for f in model.factors:
+    for f in factors:
         for role, module in (("map", model.stage2.mappings[f]), ("critic", model.stage2.critics[f])):
             if tc.objective == "wgan":
                 opts[f"{f}.{role}"] = torch.optim.RMSprop(module.parameters(), tc.lr)
@@ -72,6 +82,9 @@ def main(argv=None) -> int:
     p.add_argument("--init", action="append", default=[], help="checkpoint(s) holding stage1 and pose_ae")
     p.add_argument("--keypoints", action="append", default=[], help="annotation CSV of real poses (repeatable)")
     p.add_argument("--procedural", type=int, default=20000, help="procedural poses for the pose factor")
+    p.add_argument("--init-stage2", default=None, metavar="PATH",
+                   help="start the mappings and critics from this checkpoint's stage II (a warm start)")
+    p.add_argument("--factors", default=None, help="comma-separated factors to train (default: all of the model's)")
     args = p.parse_args(argv)
     cfg = resolve_config(args)
     if args.dry_run:
@@ -91,6 +104,12 @@ def main(argv=None) -> int:
             need -= held
         if need:
             raise UserError(f"stage II needs a frozen {' and '.join(sorted(need))}: pass --init with their checkpoints")
+        if args.init_stage2:
+            init_from(model, args.init_stage2, ["stage2"])
+        factors = model.factors if args.factors is None else [f.strip() for f in args.factors.split(",") if f.strip()]
+        unknown = [f for f in factors if f not in model.factors]
+        if unknown or not factors:
+            raise UserError(f"--factors {args.factors!r}: this model's factors are {','.join(model.factors)}")
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -99,22 +118,22 @@ def main(argv=None) -> int:
     model.pose_ae.requires_grad_(False)
     run = Run(args.out or f"runs/stage2-{cfg.name}", cfg, d.main, not args.no_progress)
     cache = run.dir / "embeddings.safetensors"
-    if cache.exists() and not args.fresh:
-        emb = load_file(str(cache))
-    else:
-        emb = real_embeddings(model, cfg, args.data, args.keypoints, args.procedural, d.device, cfg.run.workers)
+    emb = load_file(str(cache)) if cache.exists() and not args.fresh else {}
+    if not set(factors) <= set(emb):  # cached for other factors (or none yet): encode what is asked
+        emb = real_embeddings(model, cfg, args.data, args.keypoints, args.procedural, d.device, cfg.run.workers, factors)
         if d.main:
             save_file(emb, str(cache))
     emb = {k: v.to(d.device) for k, v in emb.items()}
-    opts = optimizers(model, cfg)
+    opts = optimizers(model, cfg, factors)
     model.stage2.train()
     start = 0 if args.fresh else run.resume(model, ["stage2"], opts)[0]
     run.start(start, tc.steps)
+    done = start
     try:
         for step in range(start, tc.steps):
             g = step_generator(cfg.run.seed, step, d.rank)
             stats = {}
-            for f in model.factors:
+            for f in factors:
                 mapping, critic = model.stage2.mappings[f], model.stage2.critics[f]
                 for role in ("map", "critic"):
                     set_lr(opts[f"{f}.{role}"], lr_at(tc.lr, step, tc.lr_halve_every))
@@ -126,12 +145,16 @@ def main(argv=None) -> int:
                 s.update(mapping_step(mapping, critic, opts[f"{f}.map"], mapping.noise(tc.batch_size, g, d.device)))
                 stats.update({f"{f}_{k}": v for k, v in s.items() if k in ("w_dist", "mapping")})
             run.log(step, stats, cfg.run.log_every)
+            done = step + 1
             if run.end_of_step(step + 1, tc.steps, lambda done: run.save(done, model, ["stage2"], opts)):
                 break
     except Diverged as err:
         return run.diverged(err)
     run.close()
-    path = run.export(model, ["stage1", "pose_ae", "stage2"], "model.safetensors", extra={"stage2_steps": step + 1})
+    facts = {"stage2_steps": done, "stage2_factors": ",".join(factors)}
+    if args.init_stage2:
+        facts["stage2_init"] = str(args.init_stage2)
+    path = run.export(model, ["stage1", "pose_ae", "stage2"], "model.safetensors", extra=facts)
     if d.main:
         print(f"stage II done: {path}", flush=True)
     d.close()
