@@ -87,7 +87,11 @@ def test_stage2_warm_start_trains_only_the_named_factors(trained, tmp_path, caps
     # continue the shipped model's pose mapping alone: stage I and the pose AE come from the same file
     args = ["--init", model, "--init-stage2", model, "--factors", "pose", "--procedural", "200", "--set", "stage2.steps=3"]
     assert stage2.main(TINY + args + ["--out", str(more)]) == 0
-    assert set(load_file(str(more / "embeddings.safetensors"))) == {"pose"}  # no image was encoded
+    cached = load_file(str(more / "embeddings.safetensors"))
+    assert set(cached) == {"pose"} and len(cached["pose"]) == 400  # no image encoded; 200 poses and mirrors
+    other = [a if a != "200" else "100" for a in args]  # other poses in the same folder: re-encoded, not reused
+    assert stage2.main(TINY + other + ["--out", str(more)]) == 0
+    assert len(load_file(str(more / "embeddings.safetensors"))["pose"]) == 200
     a, b = load_file(model), load_file(str(more / "model.safetensors"))
     changed = {k.split(".")[2] for k in a if k.startswith("stage2.") and not torch.equal(a[k], b[k])}
     assert changed == {"pose"}  # the pose mapping and critic moved; foreground and background did not

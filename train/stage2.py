@@ -18,10 +18,12 @@ whole model (stage I, pose auto-encoder, stage II): what the app and ``dpg`` com
 
 from __future__ import annotations
 
+import json
 import sys
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from dpg.checkpoint import config_json
 from dpg.errors import UserError
@@ -118,11 +120,17 @@ def main(argv=None) -> int:
     model.pose_ae.requires_grad_(False)
     run = Run(args.out or f"runs/stage2-{cfg.name}", cfg, d.main, not args.no_progress)
     cache = run.dir / "embeddings.safetensors"
-    emb = load_file(str(cache)) if cache.exists() and not args.fresh else {}
-    if not set(factors) <= set(emb):  # cached for other factors (or none yet): encode what is asked
+    # the cache is reused only for the same data: another --keypoints or --procedural re-encodes
+    source = json.dumps({"data": args.data, "keypoints": args.keypoints, "procedural": args.procedural})
+    emb = {}
+    if cache.exists() and not args.fresh:
+        with safe_open(str(cache), "pt") as f:
+            if (f.metadata() or {}).get("source") == source:
+                emb = {k: f.get_tensor(k) for k in f.keys()}
+    if not set(factors) <= set(emb):  # cached for other factors or data (or none yet): encode what is asked
         emb = real_embeddings(model, cfg, args.data, args.keypoints, args.procedural, d.device, cfg.run.workers, factors)
         if d.main:
-            save_file(emb, str(cache))
+            save_file(emb, str(cache), metadata={"source": source})
     emb = {k: v.to(d.device) for k, v in emb.items()}
     opts = optimizers(model, cfg, factors)
     model.stage2.train()
