@@ -55,8 +55,17 @@ def test_bench_rewrites_only_between_the_markers(tmp_path, capsys):
     assert "failed (exit 3)" in inside
     assert "[bench_good] working" in capsys.readouterr().out  # progress is echoed
 
+    before = readme.read_text()
+    (bench / "bench_good.py").write_text("print('FIGURE good.value: 41 ms')\n")
     assert main(["bench", "--bench-dir", str(bench), "--readme", str(readme), "--only", "bench_good"]) == 0
-    assert "bench_bad" not in readme.read_text()
+    after = readme.read_text()
+    # only bench_good's rows changed; the others stay, in script order, with their dates
+    assert "| good.value | 41 ms |" in after and "42 ms" not in after and "good.checkpoint" not in after
+    keep = [line for line in before.splitlines() if "bench_bad" in line or "bench_skip" in line or "skip.gpu" in line]
+    assert keep and all(line in after.splitlines() for line in keep)
+    rows = [line for line in after.splitlines() if line.startswith("| `")]
+    assert [r.split("`")[1] for r in rows] == ["bench_bad.py", "bench_good.py", "bench_skip.py"]
+    assert "from earlier runs" in after and after.count("Measured on") == 1
 
 
 def test_readme_without_markers_is_refused_untouched(tmp_path):

@@ -12,8 +12,10 @@ and is shown, not parsed. The runner passes
 ``--checkpoint`` option take it as their default.
 
 The README's results table lives between the markers ``<!-- bench:start -->`` and
-``<!-- bench:end -->``; only that span is rewritten (with the machine, the date, each
-script's run time and figures). A README without both markers is an error, never edited.
+``<!-- bench:end -->``; only that span is rewritten (with the machine, and each script's run
+time, date and figures). ``--only`` re-runs some scripts and replaces their rows alone: the
+other scripts' rows stay as they were, with their own dates. A README without both markers
+is an error, never edited.
 """
 
 from __future__ import annotations
@@ -111,18 +113,48 @@ def run_script(script: Path, env: dict, timeout: float | None = None, echo=True)
     return BenchResult(script.name, code, seconds, parse_figures(text), parse_figures(text, SKIP), "".join(lines[-5:]))
 
 
-def render_table(results: list[BenchResult], host: str, date: str) -> str:
-    """The Markdown that goes between the README markers."""
-    rows = [f"Measured on {host}, {date}, by `dpg bench`.", "", "| benchmark | figure | value |", "|---|---|---|"]
-    for r in results:
-        name = f"`{r.script}` ({r.seconds:.0f} s)"
-        if r.returncode != 0:
-            rows.append(f"| {name} | failed (exit {r.returncode}) | – |")
-        elif not r.figures and not r.skipped:
-            rows.append(f"| {name} | no FIGURE lines printed | – |")
-        entries = r.figures + [(fig, f"skipped: {why}") for fig, why in r.skipped]
-        for i, (fig, value) in enumerate(entries):
-            rows.append(f"| {name if i == 0 else ''} | {fig} | {value.replace('|', '/')} |")
+TABLE_HEAD = ["| benchmark | figure | value |", "|---|---|---|"]
+SCRIPT_CELL = re.compile(r"^\| `(?P<script>[^`]+)` \(")
+
+
+def script_rows(r: BenchResult, date: str) -> list[str]:
+    """One script's rows: its name, run time and date in the first cell of the first row."""
+    name = f"`{r.script}` ({r.seconds:.0f} s, {date})"
+    rows = []
+    if r.returncode != 0:
+        rows.append(f"| {name} | failed (exit {r.returncode}) | – |")
+    elif not r.figures and not r.skipped:
+        rows.append(f"| {name} | no FIGURE lines printed | – |")
+    entries = r.figures + [(fig, f"skipped: {why}") for fig, why in r.skipped]
+    for i, (fig, value) in enumerate(entries):
+        rows.append(f"| {name if i == 0 and not rows else ''} | {fig} | {value.replace('|', '/')} |")
+    return rows
+
+
+def table_blocks(table: str) -> dict[str, list[str]]:
+    """An earlier table's rows grouped by script, in order (rows before any script's are dropped)."""
+    blocks: dict[str, list[str]] = {}
+    current = None
+    for line in table.splitlines():
+        m = SCRIPT_CELL.match(line)
+        if m:
+            current = m["script"]
+            blocks[current] = [line]
+        elif current and line.startswith("|  |"):
+            blocks[current].append(line)
+    return blocks
+
+
+def render_table(results: list[BenchResult], host: str, date: str, earlier: str = "") -> str:
+    """The Markdown that goes between the README markers: the rows of ``results``, and those
+    of the ``earlier`` table's scripts that were not run this time."""
+    blocks = table_blocks(earlier)
+    blocks.update({r.script: script_rows(r, date) for r in results})
+    kept = sorted(set(blocks) - {r.script for r in results})
+    note = f" (rows of {', '.join(kept)} from earlier runs, dated in their rows)" if kept else ""
+    rows = [f"Measured on {host} by `dpg bench`{note}.", "", *TABLE_HEAD]
+    for script in sorted(blocks):
+        rows += blocks[script]
     return "\n".join(rows)
 
 
@@ -134,6 +166,11 @@ def _readme_text(readme: Path) -> str:
     if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
         raise UserError(f"{readme} needs exactly one {START} followed by one {END} where the results table goes")
     return text
+
+
+def readme_table(readme: Path) -> str:
+    """What lies between the README's bench markers now."""
+    return _readme_text(readme).split(START, 1)[1].split(END, 1)[0]
 
 
 def rewrite_readme(readme: Path, table: str) -> None:
@@ -154,7 +191,8 @@ def run_benches(bench_dir: Path, readme: Path | None, only=None, checkpoint=None
     if checkpoint:
         env["DPG_CHECKPOINT"] = str(Path(checkpoint).resolve())
     results = [run_script(s, env, timeout, echo) for s in find_scripts(bench_dir, only)]
-    table = render_table(results, machine(), datetime.date.today().isoformat())
+    earlier = readme_table(readme) if readme is not None and only else ""
+    table = render_table(results, machine(), datetime.date.today().isoformat(), earlier)
     if readme is not None:
         rewrite_readme(readme, table)
     print(table)
