@@ -151,18 +151,21 @@ class PersonGenerator:
         """Any photo -> ``(factors, crop uint8 [H, W, 3], keypoints [18, 3] in the crop)``.
 
         ``photo`` is a path, bytes, a PIL image or an array (``dpg.pose.images.load_image``).
-        The person is found by ``dpg.pose.PoseDetector`` (mediapipe), cropped with the model's
-        aspect ratio and resized to the model's size. Raises ``UserError`` when no person is
-        found or the file is not an image.
+        The one person in it is found by ``dpg.pose.PersonCropper`` (mediapipe), cropped with
+        the model's aspect ratio and resized to the model's size. Raises ``UserError`` when the
+        file is not an image, or shows no person, several people or too few joints.
+        ``detector`` replaces the pose detector (``PoseDetector.detect``'s signature).
         """
-        from dpg.pose.detector import PoseDetector
-        from dpg.pose.images import crop_person, load_image
+        from dpg.pose.images import load_image
+        from dpg.pose.person import PersonCropper
 
         image = load_image(photo)
-        if detector is None:
-            detector = self._detector = getattr(self, "_detector", None) or PoseDetector()
-        found = detector.detect(image, aspect=self.width / self.height)
-        crop, kp = crop_person(image, found.keypoints, found.box, (self.height, self.width))
+        if detector is not None:
+            cropper = PersonCropper(detector)
+        else:
+            cropper = self._cropper = getattr(self, "_cropper", None) or PersonCropper()
+        name = str(photo) if isinstance(photo, (str, os.PathLike)) else "the photo"
+        crop, kp = cropper.crop(image, (self.height, self.width), name)
         return self.encode(crop[None], kp[None]), crop, kp
 
     @torch.no_grad()

@@ -3,6 +3,8 @@
 * ``dpg.pose.images``: ``load_image`` (any photo -> uint8 ``[H, W, 3]``), ``crop_person``;
 * ``dpg.pose.detector``: ``PoseDetector.detect(photo) -> Detection(keypoints, box, score)``,
   ``box_for``;
+* ``dpg.pose.person``: ``PersonCropper.crop(photo, size)``: the one person in a photo, cropped
+  (group photos and too few joints refused);
 * ``dpg.pose.formats``: OpenPose JSON (COCO-18, BODY_25) and mediapipe's 33 landmarks, both ways;
 * ``dpg.pose.cli``: ``dpg keypoints PHOTO... [--json OUT] [--overlay OUT.png]``.
 
@@ -20,6 +22,7 @@ _EXPORTS = {
     "PoseDetector": "dpg.pose.detector",
     "Detection": "dpg.pose.detector",
     "box_for": "dpg.pose.detector",
+    "PersonCropper": "dpg.pose.person",
     "openpose_to_keypoints": "dpg.pose.formats",
     "keypoints_to_openpose": "dpg.pose.formats",
     "read_openpose_json": "dpg.pose.formats",
