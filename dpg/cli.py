@@ -23,6 +23,44 @@ COMMAND_MODULES = (
 )
 
 
+def count(minimum: int = 1):
+    """An argparse ``type``: an integer of at least ``minimum`` (a count of people, steps...)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is too small: at least {minimum}")
+        return value
+
+    parse.__name__ = "count"  # argparse names the type in its messages
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse ``type``: a number above 0 (a learning rate, seconds)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} must be above 0")
+    return value
+
+
+def seed(text: str) -> int:
+    """An argparse ``type``: a random seed, 0 <= seed < 2**63 (what ``torch.Generator`` takes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"seed {value} is outside 0 .. 2**63 - 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dpg", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -47,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UserError as err:
         print(f"dpg {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # an output folder that is a file, a path with no permission, a full disk
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"dpg {args.command}: error: {err.strerror or err}{where}: check the paths given "
+              "(--out must be a folder that can be created and written)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"dpg {args.command}: interrupted", file=sys.stderr)

@@ -231,7 +231,52 @@ def override(cfg, assignments: list[str]):
             raise ValueError(f"--set expects key=value, got {item!r}")
         key, value = item.split("=", 1)
         cfg = _set(cfg, key.strip().split("."), value.strip(), key)
+    check(cfg)
     return cfg
+
+
+# Field names -> what their values must be, wherever they occur (any config section, the
+# baselines' configs too): a typed value can still mean nothing (a batch of 0, a flip
+# probability of 2), and such a run would fail late or, worse, silently do nothing.
+AT_LEAST_ONE = {
+    "batch_size", "steps", "blocks", "encoder_blocks", "decoder_blocks", "channels", "hidden", "fg_hidden", "bg_hidden",
+    "pose_hidden", "critic_hidden", "critic_layers", "code_dim", "part_dim", "roi_size", "critic_iters", "height",
+    "width", "disc_channels", "bottleneck_dim", "latent_dim", "mask_radius", "embedding_samples", "keep_checkpoints",
+    "log_every", "sample_every", "checkpoint_every",
+}  # fmt: skip
+AT_LEAST_ZERO = {"bg_dim", "workers", "lr_halve_every", "adv_start", "seed", "max_minutes", "l1_weight", "adv_weight",
+                 "gp_lambda", "kl_weight"}  # fmt: skip
+ABOVE_ZERO = {"lr", "noise_std", "clip", "pose_map_radius"}
+CHOICES = {"foreground": ("body_roi7", "whole_body"), "pose_map_mode": ("disk", "gaussian"), "objective": ("wgan", "wgan-gp")}
+
+
+def check(cfg, prefix: str = "") -> None:
+    """Refuse values that type-check but mean nothing (``ValueError`` naming the key)."""
+    for f in dataclasses.fields(cfg):
+        key, value = prefix + f.name, getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            check(value, key + ".")
+        elif f.name in AT_LEAST_ONE and value < 1:
+            raise ValueError(f"{key}={value}: must be at least 1")
+        elif f.name in AT_LEAST_ZERO and value < 0:
+            raise ValueError(f"{key}={value}: must not be negative")
+        elif f.name in ABOVE_ZERO and not value > 0:
+            raise ValueError(f"{key}={value}: must be above 0")
+        elif f.name in CHOICES and value not in CHOICES[f.name]:
+            raise ValueError(f"{key}={value!r}: choose one of {', '.join(CHOICES[f.name])}")
+        elif f.name == "flip_prob" and not 0 <= value <= 1:
+            raise ValueError(f"{key}={value}: a probability, between 0 and 1")
+        elif f.name == "betas" and not all(0 <= b < 1 for b in value):
+            raise ValueError(f"{key}={value}: Adam's betas lie in [0, 1)")
+    model = getattr(cfg, "model", None)
+    if isinstance(model, ModelConfig):
+        # the U-Net halves the image decoder_blocks - 1 times and its skips must line up again
+        k = 2 ** (model.decoder_blocks - 1)
+        if model.height % k or model.width % k:
+            raise ValueError(
+                f"model.height x model.width = {model.height}x{model.width} must be multiples of {k} "
+                f"(2 ** (model.decoder_blocks - 1), with decoder_blocks={model.decoder_blocks})"
+            )
 
 
 def _set(obj, path: list[str], value: str, full: str):

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from dpg.errors import UserError
+from dpg.cli import count, seed
 
 
 def _generator(args):
@@ -57,14 +58,22 @@ def read_keypoints(path: str) -> np.ndarray:
     if isinstance(data, list):
         data = data[0] if data else {}
     if isinstance(data, dict) and "keypoints" in data:
-        kp = np.asarray(data["keypoints"], dtype=np.float32)
+        try:
+            kp = np.asarray(data["keypoints"], dtype=np.float32)
+        except (TypeError, ValueError):  # text, or rows of different lengths
+            raise UserError(f"{path}: 'keypoints' must be 18 rows of 3 numbers [x, y, visible]") from None
         if kp.shape != (18, 3):
             raise UserError(f"{path}: 'keypoints' must be 18 rows of [x, y, visible], got shape {kp.shape}")
+        if not np.isfinite(kp).all():
+            raise UserError(f"{path}: 'keypoints' holds NaN or infinite values; missing joints are [0, 0, 0]")
         return kp
     if isinstance(data, dict) and "people" in data:
         from dpg.pose.formats import openpose_to_keypoints
 
-        return np.asarray(openpose_to_keypoints(data), dtype=np.float32).reshape(-1, 18, 3)[0]
+        people = np.asarray(openpose_to_keypoints(data), dtype=np.float32).reshape(-1, 18, 3)
+        if not len(people):
+            raise UserError(f"{path}: the OpenPose file lists no person")
+        return people[0]
     raise UserError(f"{path} is neither a dpg keypoints file nor an OpenPose JSON")
 
 
@@ -134,6 +143,8 @@ def _write_gif(frames: np.ndarray, path: Path, scale: int, ms: int = 120) -> Non
 
 
 def cmd_interpolate(args) -> int:
+    if bool(args.a) != bool(args.b):
+        raise UserError("--a and --b go together (two people to interpolate between); give both, or neither for seeds")
     gen = _generator(args)
     factors = gen.factors if args.factor == "all" else (args.factor,)
     if args.a and args.b:
@@ -184,6 +195,8 @@ def cmd_virtual_market(args) -> int:
 
         _, real_poses = read_annotation_csv(args.poses, (gen.height, gen.width))
         real_poses = real_poses[real_poses[..., 2].sum(-1) >= 8]  # people, not fragments
+        if not len(real_poses):
+            raise UserError(f"{args.poses}: no row has 8 or more joints; nothing to pose people with")
     names, kps = [], []
     for ident in tqdm(range(args.identities), unit="id"):
         m = args.per_identity
@@ -209,12 +222,12 @@ def cmd_virtual_market(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("sample", help="sample people from noise, one seed per factor")
     _common(p)
-    p.add_argument("-n", type=int, default=8, help="how many people (default 8)")
-    p.add_argument("--fg-seed", type=int, default=0)
-    p.add_argument("--bg-seed", type=int, default=0)
-    p.add_argument("--pose-seed", type=int, default=0)
+    p.add_argument("-n", type=count(1), default=8, help="how many people (default 8)")
+    p.add_argument("--fg-seed", type=seed, default=0)
+    p.add_argument("--bg-seed", type=seed, default=0)
+    p.add_argument("--pose-seed", type=seed, default=0)
     p.add_argument("--fix", nargs="*", default=[], choices=["fg", "bg", "pose"], help="factors kept the same across the n people")
-    p.add_argument("--scale", type=int, default=2, help="nearest-neighbour upscaling of the written PNGs")
+    p.add_argument("--scale", type=count(1), default=2, help="nearest-neighbour upscaling of the written PNGs")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("swap", help="take factors (or body parts) of person B into person A")
@@ -223,7 +236,7 @@ def register(sub) -> None:
     p.add_argument("b", help="PHOTO or IMAGE@KEYPOINTS.json")
     p.add_argument("--factors", nargs="+", default=["bg"], choices=["fg", "bg", "pose"])
     p.add_argument("--parts", nargs="+", default=None, help="swap body-ROI embeddings instead, e.g. upper_body")
-    p.add_argument("--scale", type=int, default=2)
+    p.add_argument("--scale", type=count(1), default=2)
     p.set_defaults(func=cmd_swap)
 
     p = sub.add_parser("transfer", help="pose transfer: A's appearance in another pose")
@@ -232,32 +245,32 @@ def register(sub) -> None:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--pose", help="a PHOTO (or IMAGE@KEYPOINTS.json) whose pose to use")
     g.add_argument("--pose-json", help="a keypoints file (dpg keypoints --json, or OpenPose JSON) in the model's pixels")
-    p.add_argument("--scale", type=int, default=2)
+    p.add_argument("--scale", type=count(1), default=2)
     p.set_defaults(func=cmd_transfer)
 
     p = sub.add_parser("interpolate", help="interpolate between two seeds, or two people (inverse interpolation)")
     _common(p)
-    p.add_argument("--seed-a", type=int, default=0)
-    p.add_argument("--seed-b", type=int, default=1)
+    p.add_argument("--seed-a", type=seed, default=0)
+    p.add_argument("--seed-b", type=seed, default=1)
     p.add_argument("--a", help="PHOTO or IMAGE@KEYPOINTS.json (with --b: inverse interpolation)")
     p.add_argument("--b")
     p.add_argument("--factor", default="all", choices=["all", "fg", "bg", "pose"])
-    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--steps", type=count(2), default=8)
     p.add_argument("--method", default="lerp", choices=["lerp", "slerp"])
-    p.add_argument("--scale", type=int, default=2)
+    p.add_argument("--scale", type=count(1), default=2)
     p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser("invert", help="find the noise codes of a person (section 4.4)")
     _common(p)
     p.add_argument("a", help="PHOTO or IMAGE@KEYPOINTS.json")
-    p.add_argument("--iters", type=int, default=1000, help="L-BFGS iterations at most (rounds of 100)")
-    p.add_argument("--scale", type=int, default=2)
+    p.add_argument("--iters", type=count(1), default=1000, help="L-BFGS iterations at most (rounds of 100)")
+    p.add_argument("--scale", type=count(1), default=2)
     p.set_defaults(func=cmd_invert)
 
     p = sub.add_parser("virtual-market", help="a Virtual Market re-ID set in Market-1501 layout (section 4.6)")
     _common(p)
-    p.add_argument("--identities", type=int, default=500)
-    p.add_argument("--per-identity", type=int, default=24)
+    p.add_argument("--identities", type=count(1), default=500)
+    p.add_argument("--per-identity", type=count(1), default=24)
     p.add_argument("--poses", default=None, help="annotation CSV of real poses (default: sampled poses)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.set_defaults(func=cmd_virtual_market)

@@ -39,6 +39,24 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def resolve_device(spec: torch.device | str | None) -> torch.device:
+    """``--device`` -> a device that exists here (CUDA when present for ``None``), or a
+    ``UserError`` naming what is available."""
+    if spec is None:
+        return default_device()
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, TypeError):
+        raise UserError(f"unknown device {spec!r}: use cpu or cuda (cuda:N for the N-th GPU)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {spec}: this machine has no usable CUDA GPU; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"--device {spec}: there are {torch.cuda.device_count()} GPUs (cuda:0 ..)")
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"--device {spec}: dpg runs on cpu or cuda")
+    return device
+
+
 def resolve_checkpoint(spec: str | os.PathLike | None) -> Path:
     """A local path, or a Hugging Face Hub repo id (``owner/name``) fetched with
     ``huggingface_hub`` when it is installed and the hub is reachable."""
@@ -104,8 +122,10 @@ class PersonGenerator:
     """A trained ``DisentangledPersonModel`` with a pixel-level API (see module doc)."""
 
     def __init__(self, model: DisentangledPersonModel, device: torch.device | str | None = None):
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
+        # what the weights hold: a stage-I-only checkpoint encodes and composes but cannot sample
+        self.stages = {"stage1", "pose_ae", "stage2"}
         self.cfg = model.cfg
         self.height, self.width = self.cfg.model.height, self.cfg.model.width
         self._directions: dict[str, torch.Tensor] = {}
@@ -119,6 +139,7 @@ class PersonGenerator:
             raise UserError(f"{path} holds no stage-I weights ({held}); pass a full model checkpoint")
         gen = cls(model, device)
         gen.checkpoint, gen.meta = path, meta
+        gen.stages = set(held.split(","))
         return gen
 
     @property
@@ -337,4 +358,10 @@ class PersonGenerator:
     def _mapping(self, factor: str):
         if factor not in self.model.factors:
             raise UserError(f"this model has no {factor} factor (it models {', '.join(self.model.factors)})")
+        need = {"stage2"} | ({"pose_ae"} if factor == "pose" else set())
+        if not need <= self.stages:
+            where = getattr(self, "checkpoint", "this model")
+            raise UserError(f"{where} holds {', '.join(sorted(self.stages))} but no trained "
+                            f"{' or '.join(sorted(need - self.stages))}: sampling, interpolating and inverting need "
+                            "a whole model (train.stage2's model.safetensors, or the bundled weights)")
         return self.model.stage2.mappings[factor]

@@ -83,3 +83,16 @@ def test_unknown_benchmark_is_named(tmp_path, capsys):
     bench = _scripts(tmp_path)
     assert main(["bench", "--bench-dir", str(bench), "--no-readme", "--only", "bench_nothing"]) == 1
     assert "bench_nothing" in capsys.readouterr().err
+
+
+def test_a_silent_script_is_stopped_at_its_timeout(tmp_path):
+    import time
+
+    from dpg.eval.bench import run_script
+
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    (bench / "bench_silent.py").write_text("import time\ntime.sleep(60)\nprint('FIGURE late: 1')\n")
+    start = time.monotonic()
+    r = run_script(bench / "bench_silent.py", {}, timeout=1, echo=False)
+    assert time.monotonic() - start < 30 and r.returncode != 0 and not r.figures and "killed after 1 s" in r.tail

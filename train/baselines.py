@@ -37,6 +37,7 @@ from train.common import (
     set_lr,
     step_generator,
     to_device,
+    user_errors,
 )
 from train.data import stage1_dataset
 
@@ -80,10 +81,16 @@ class BaselineRun(Run):
             return 0
         from dpg.checkpoint import load_state
 
-        load_weights(net, self.weights_path(found[-1]))
-        state = load_state(self.dir / "checkpoints" / f"ckpt-{found[-1]:07d}.state.pt")
-        for k, opt in optimizers.items():
-            opt.load_state_dict(state["optimizers"][k])
+        try:
+            load_weights(net, self.weights_path(found[-1]))
+            state = load_state(self.dir / "checkpoints" / f"ckpt-{found[-1]:07d}.state.pt")
+            for k, opt in optimizers.items():
+                opt.load_state_dict(state["optimizers"][k])
+        except Exception as err:  # noqa: BLE001 - any unreadable or mismatched checkpoint
+            raise UserError(
+                f"cannot resume from {self.weights_path(found[-1])} ({str(err).splitlines()[0][:200]}); "
+                "pass --fresh to start over in this folder, or --out for a new one"
+            ) from None
         return found[-1]
 
     def export(self, net, steps: int):
@@ -107,6 +114,7 @@ def sample_grid(model: str, net, held: torch.Tensor, seeds: list[int]) -> torch.
     return (torch.cat(rows).clamp(-1, 1) + 1) / 2
 
 
+@user_errors
 def main(argv=None) -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--model", required=True, choices=MODELS, help="vae or dcgan")

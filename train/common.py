@@ -12,6 +12,7 @@ CPU (a test checks it).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -68,10 +69,9 @@ class Dist:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         local = int(os.environ.get("LOCAL_RANK", "0"))
-        if device_arg:
-            device = torch.device(device_arg)
-        else:
-            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        from dpg.inference import resolve_device
+
+        device = resolve_device(device_arg)
         if device.type == "cuda" and self.world > 1:
             device = torch.device("cuda", local)
             torch.cuda.set_device(device)
@@ -290,15 +290,23 @@ class Run:
                 (self.dir / "checkpoints" / f"ckpt-{old:07d}{suffix}").unlink(missing_ok=True)
 
     def resume(self, model, stages, optimizers: dict) -> tuple[int, dict]:
-        """Load the newest checkpoint into ``model``/``optimizers``; returns ``(step, state)``."""
+        """Load the newest checkpoint into ``model``/``optimizers``; returns ``(step, state)``.
+        A checkpoint that cannot be read or does not fit (truncated, another preset) is a
+        ``UserError`` that names it and the two ways on: ``--fresh`` or another ``--out``."""
         found = self.checkpoints()
         if not found:
             return 0, {}
         step = found[-1]
-        checkpoint.load_stages(model, self.weights_path(step), stages)
-        state = checkpoint.load_state(self.dir / "checkpoints" / f"ckpt-{step:07d}.state.pt")
-        for k, opt in optimizers.items():
-            opt.load_state_dict(state["optimizers"][k])
+        try:
+            checkpoint.load_stages(model, self.weights_path(step), stages)
+            state = checkpoint.load_state(self.dir / "checkpoints" / f"ckpt-{step:07d}.state.pt")
+            for k, opt in optimizers.items():
+                opt.load_state_dict(state["optimizers"][k])
+        except Exception as err:  # noqa: BLE001 - any unreadable or mismatched checkpoint
+            raise UserError(
+                f"cannot resume from {self.weights_path(step)} ({str(err).splitlines()[0][:200]}); "
+                "pass --fresh to start over in this folder, or --out for a new one"
+            ) from None
         return step, state
 
     def export(self, model, stages, name: str = "model.safetensors", extra: dict | None = None) -> Path:
@@ -306,6 +314,24 @@ class Run:
         if self.main:
             checkpoint.save_weights(path, model, self.cfg, stages, extra=extra)
         return path
+
+
+def user_errors(main):
+    """A trainer's ``main`` that reports bad input (``UserError``) and unwritable paths
+    (``OSError``) as one ``error:`` line and exit code 1, never a traceback."""
+
+    @functools.wraps(main)
+    def wrapped(argv=None) -> int:
+        try:
+            return main(argv)
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr)
+        except OSError as err:
+            where = f" ({err.filename})" if err.filename else ""
+            print(f"error: {err.strerror or err}{where}: check the paths given (--out, --data, --init)", file=sys.stderr)
+        return 1
+
+    return wrapped
 
 
 def init_from(model, path: str | None, stages) -> None:

@@ -48,7 +48,7 @@ def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None 
         people = SyntheticPeople(UNBOUNDED, split=split, style=style, size=(m.height, m.width), seed=cfg.run.seed)
         if poses and split == "train":
             real = SyntheticPeople(UNBOUNDED, split=split, style=style, size=(m.height, m.width), seed=cfg.run.seed + 1,
-                                   poses=load_poses(poses))  # fmt: skip
+                                   poses=load_poses(poses, (m.height, m.width)))  # fmt: skip
             people = Interleave(people, real)
         return WithGeometry(people, m.height, m.width, m.mask_radius)
     if not os.path.isdir(root):

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from dpg import checkpoint
 from train import pose_ae, stage1, stage2
+from dpg.errors import UserError
+from train.common import user_errors
 
 FACT_KEYS = ("pose_ae_steps", "stage1_steps", "stage2_steps", "data")
 
@@ -53,6 +55,7 @@ def export_facts(out: Path, stages: list[str], base: str | None, stage2_meta: di
     return facts
 
 
+@user_errors
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="cpu")
@@ -72,8 +75,14 @@ def main(argv=None) -> int:
     if args.device:
         common += ["--device", args.device]
     kp = [x for k in args.keypoints for x in ("--keypoints", k)]
-    stages = args.stages.split(",")
-    budget = dict(zip(("pose_ae", "stage1", "stage2"), (["--set", f"run.max_minutes={m}"] for m in args.minutes.split(","))))
+    stages = [x.strip() for x in args.stages.split(",") if x.strip()]
+    unknown = set(stages) - {"pose_ae", "stage1", "stage2", "export"}
+    if unknown or not stages:
+        raise UserError(f"--stages {args.stages!r}: choose from pose_ae,stage1,stage2,export")
+    minutes = args.minutes.split(",")
+    if len(minutes) != 3:
+        raise UserError(f"--minutes {args.minutes!r}: give three budgets, for pose_ae,stage1,stage2 (0 = none), e.g. 5,40,10")
+    budget = dict(zip(("pose_ae", "stage1", "stage2"), (["--set", f"run.max_minutes={m}"] for m in minutes)))
     t0 = time.time()
     if "pose_ae" in stages:
         rc = pose_ae.main(common + budget["pose_ae"] + kp + ["--procedural", str(args.procedural), "--out", str(out / "pose_ae")])
@@ -100,7 +109,10 @@ def main(argv=None) -> int:
             return rc
         print(f"[demo] stage II done after {time.time() - t0:.0f}s", flush=True)
     if "export" in stages:
-        model, meta = checkpoint.load_model(out / "stage2" / "model.safetensors")
+        trained = out / "stage2" / "model.safetensors"
+        if not trained.is_file():
+            raise UserError(f"nothing to export: {trained} does not exist; run the stage2 stage first (--stages stage2,export)")
+        model, meta = checkpoint.load_model(trained)
         facts = export_facts(out, stages, args.base, meta, bool(args.keypoints))
         checkpoint.save_weights(args.export, model, model.cfg, half=True, extra=facts)
         size = Path(args.export).stat().st_size / 2**20

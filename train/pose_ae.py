@@ -18,10 +18,11 @@ from dpg.errors import UserError
 from dpg.keypoints import flip_keypoints, pose_vector
 from dpg.model import DisentangledPersonModel
 from dpg.training import pose_ae_step
-from train.common import Diverged, Dist, Run, StepSampler, lr_at, parser, resolve_config, set_lr
+from train.common import Diverged, Dist, Run, StepSampler, lr_at, parser, resolve_config, set_lr, user_errors
 from train.data import pose_keypoints
 
 
+@user_errors
 def main(argv=None) -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--keypoints", action="append", default=[], help="annotation CSV of real poses (repeatable)")

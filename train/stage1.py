@@ -21,7 +21,7 @@ from dpg.discriminator import ImageDiscriminator
 from dpg.errors import UserError
 from dpg.model import DisentangledPersonModel
 from dpg.training import stage1_step
-from train.common import Diverged, Dist, Run, StepSampler, loader, lr_at, parser, resolve_config, set_lr, to_device
+from train.common import Diverged, Dist, Run, StepSampler, loader, lr_at, parser, resolve_config, set_lr, to_device, user_errors
 from train.data import stage1_dataset
 
 
@@ -37,6 +37,7 @@ def swap_grid(net, a: dict, b: dict) -> torch.Tensor:
     return (torch.cat(rows).clamp(-1, 1) + 1) / 2
 
 
+@user_errors
 def main(argv=None) -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--poses", default=None, help="annotation CSV of real poses: half the procedural people take them")

@@ -32,6 +32,7 @@ from dpg.model import DisentangledPersonModel
 from dpg.training import critic_step, mapping_step
 from train.common import (
     Diverged, Dist, Run, StepSampler, init_from, loader, lr_at, parser, resolve_config, set_lr, step_generator, to_device,
+    user_errors,
 )  # fmt: skip
 from train.data import flip_batch, pose_keypoints, stage1_dataset
 
@@ -79,6 +80,7 @@ def optimizers(model, cfg, factors) -> dict:
     return opts
 
 
+@user_errors
 def main(argv=None) -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--init", action="append", default=[], help="checkpoint(s) holding stage1 and pose_ae")

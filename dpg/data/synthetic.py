@@ -111,11 +111,15 @@ def factor_seed(split: str, factor: str, index: int, seed: int = 0) -> int:
 def load_poses(csv_path: str | os.PathLike, size: tuple[int, int] | None = None, min_joints: int = 6) -> np.ndarray:
     """Real poses from a community annotation CSV: float32 ``[P, 18, 3]``, keeping the rows
     with at least ``min_joints`` of the 14 body joints (neck to ankles) present. With
-    ``size`` (``(height, width)``), a coordinate outside the image is a ``UserError``."""
+    ``size`` (``(height, width)``), a coordinate outside the image is a ``UserError``; so is
+    a file with no such row (nothing to pose people with)."""
     from dpg.data.annotations import read_annotation_csv
+    from dpg.errors import UserError
 
     _, keypoints = read_annotation_csv(csv_path, image_size=size)
     keep = (keypoints[:, :14, 2] > 0.5).sum(1) >= min_joints
+    if not keep.any():
+        raise UserError(f"{csv_path}: no row has {min_joints} or more body joints; nothing to pose people with")
     return keypoints[keep]
 
 

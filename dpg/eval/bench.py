@@ -26,9 +26,11 @@ import platform
 import re
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty, Queue
 
 from dpg.errors import UserError
 
@@ -90,20 +92,34 @@ def find_scripts(bench_dir: Path, only=None) -> list[Path]:
 
 
 def run_script(script: Path, env: dict, timeout: float | None = None, echo=True) -> BenchResult:
-    """Run one script with this Python, echoing its output, and collect its figures."""
+    """Run one script with this Python, echoing its output, and collect its figures. A
+    script still running after ``timeout`` seconds is killed, printing or silent."""
     start = time.monotonic()
     lines: list[str] = []
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env, cwd=script.parent.parent)  # fmt: skip
-    try:
+    queue: Queue = Queue()  # a reader thread, so a silent script cannot outlive its timeout
+
+    def read() -> None:
         for line in proc.stdout:
-            lines.append(line)
-            if echo:
-                print(f"[{script.stem}] {line}", end="", flush=True)
-            if timeout is not None and time.monotonic() - start > timeout:
+            queue.put(line)
+        queue.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        while True:
+            left = None if timeout is None else timeout - (time.monotonic() - start)
+            try:
+                line = queue.get(timeout=max(left, 0)) if left is not None else queue.get()
+            except Empty:
                 proc.kill()
                 lines.append(f"killed after {timeout:.0f} s\n")
                 break
+            if line is None:
+                break
+            lines.append(line)
+            if echo:
+                print(f"[{script.stem}] {line}", end="", flush=True)
         code = proc.wait()
     except KeyboardInterrupt:
         proc.kill()
@@ -162,7 +178,10 @@ def _readme_text(readme: Path) -> str:
     """The README's text, or a ``UserError`` when it lacks the markers in order."""
     if not readme.is_file():
         raise UserError(f"README {readme} not found: pass --readme")
-    text = readme.read_text(encoding="utf-8")
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{readme} is not UTF-8 text: pass the repository's README.md with --readme") from None
     if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
         raise UserError(f"{readme} needs exactly one {START} followed by one {END} where the results table goes")
     return text

