@@ -65,10 +65,16 @@ def resolve_checkpoint(spec: str | os.PathLike | None) -> Path:
             raise UserError(f"the bundled weights {DEFAULT_CHECKPOINT} are missing: reinstall, or pass --checkpoint PATH")
         return DEFAULT_CHECKPOINT
     path = Path(spec).expanduser()
+    if path.is_dir():
+        inside = sorted(path.glob("*.safetensors"))
+        hint = f", e.g. {inside[0]}" if inside else ""
+        raise UserError(f"{spec} is a folder: pass the .safetensors file inside it{hint}")
     if path.exists():
         return path
     text = str(spec)
-    if text.count("/") == 1 and not text.endswith(".safetensors") and not text.startswith((".", "/")):
+    # owner/name is a Hub id unless its first part is a folder here (then it is a mistyped path)
+    looks_local = path.parent.is_dir() and str(path.parent) not in ("", ".")
+    if text.count("/") == 1 and not text.endswith(".safetensors") and not text.startswith((".", "/")) and not looks_local:
         try:
             from huggingface_hub import hf_hub_download
         except ImportError:
@@ -112,7 +118,8 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 def from_uint8(images: np.ndarray) -> torch.Tensor:
     """uint8 ``[N, H, W, 3]`` or ``[H, W, 3]`` -> float ``[N, 3, H, W]`` in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(images))
+    a = np.ascontiguousarray(images)
+    x = torch.from_numpy(a if a.flags.writeable else a.copy())  # torch warns on read-only arrays
     if x.ndim == 3:
         x = x[None]
     return x.permute(0, 3, 1, 2).float() / 127.5 - 1

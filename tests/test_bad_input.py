@@ -143,3 +143,16 @@ def test_demo_refuses_unknown_stages_and_budgets(tmp_path, capsys):
     assert "three budgets" in capsys.readouterr().err
     assert demo.main(["--stages", "export", "--out", str(tmp_path)]) == 1
     assert "nothing to export" in capsys.readouterr().err
+
+
+def test_checkpoint_paths_that_are_folders_or_mistyped(tmp_path, monkeypatch):
+    from dpg.errors import UserError
+    from dpg.inference import resolve_checkpoint
+
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "model.safetensors").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match="is a folder: pass the .safetensors file inside it, e.g. runs/model.safetensors"):
+        resolve_checkpoint("runs")
+    with pytest.raises(UserError, match="checkpoint not found: runs/modle"):  # a typo, not a Hub repo id
+        resolve_checkpoint("runs/modle")
