@@ -106,3 +106,14 @@ def test_fid_with_the_offline_extractor(market, tmp_path):
     assert run(market, tmp_path / "e", "--metrics", "fid", "--limit", "3") == 0
     fid = json.loads((tmp_path / "e" / "results.json").read_text())["metrics"]["fid"]
     assert fid["value"] >= 0 and fid["real_images"] == 3
+
+
+def test_images_without_an_annotation_row_are_named_as_such(market, tmp_path, capsys):
+    from dpg.data.annotations import read_annotation_csv
+
+    names, kps = read_annotation_csv(market / "market-annotation-test.csv")
+    partial = tmp_path / "partial.csv"
+    write_annotation_csv(partial, names[1:], kps[1:])  # the first image is on disk but has no row
+    assert run(market, tmp_path / "p", "--annotations", str(partial)) == 1
+    err = capsys.readouterr().err
+    assert "have no row in" in err and names[0] in err and "are not in" not in err

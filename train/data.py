@@ -63,7 +63,8 @@ def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None 
         from dpg.data.deepfashion import DeepFashionDataset
 
         return DeepFashionDataset(root, real, flip_prob=flip)
-    raise UserError(f"no real dataset has images of {m.height}x{m.width}; use --preset market or deepfashion")
+    raise UserError(f"no real dataset has images of {m.height}x{m.width}: --data reads Market-1501 at 128x64 or "
+                    "DeepFashion at 256x256; pick a preset of that size (or leave out --data for procedural people)")
 
 
 def pose_keypoints(cfg: Config, csvs: list[str], procedural: int, split: str) -> torch.Tensor:

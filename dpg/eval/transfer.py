@@ -122,7 +122,12 @@ class TransferEvaluation:
         self.protocol = M.PROTOCOLS[settings.protocol]
         missing = sorted({n for p in self.pairs for n in p if n not in dataset.index})
         if missing:
-            raise UserError(f"{len(missing)} images named in the pairs are not in {dataset.image_dir}: {missing[:3]}")
+            # the dataset holds the images that have both a file and an annotation row: say which is absent
+            no_file = [n for n in missing if not os.path.exists(os.path.join(dataset.image_dir, n))]
+            if no_file:
+                raise UserError(f"{len(no_file)} images named in the pairs are not in {dataset.image_dir}: {no_file[:3]}")
+            raise UserError(f"{len(missing)} images named in the pairs have no row in {dataset.annotation_csv}: "
+                            f"{missing[:3]}; use the annotation CSV that goes with the pairs file")
         if not self.pairs:
             raise UserError("no pair to evaluate")
 
