@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:  # an output folder that is a file, a path with no permission, a full disk
         where = f" ({err.filename})" if err.filename else ""
         print(f"dpg {args.command}: error: {err.strerror or err}{where}: check the paths given "
-              "(--out must be a folder that can be created and written)", file=sys.stderr)
+              "(an output path must be a folder or file that can be created and written)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"dpg {args.command}: interrupted", file=sys.stderr)

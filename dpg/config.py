@@ -266,7 +266,9 @@ def check(cfg, prefix: str = "") -> None:
             raise ValueError(f"{key}={value!r}: choose one of {', '.join(CHOICES[f.name])}")
         elif f.name == "flip_prob" and not 0 <= value <= 1:
             raise ValueError(f"{key}={value}: a probability, between 0 and 1")
-        elif f.name == "betas" and not all(0 <= b < 1 for b in value):
+        elif isinstance(value, float) and value != value:
+            raise ValueError(f"{key}=nan: give a number")
+        elif f.name in ("betas", "gp_betas") and not all(0 <= b < 1 for b in value):
             raise ValueError(f"{key}={value}: Adam's betas lie in [0, 1)")
     model = getattr(cfg, "model", None)
     if isinstance(model, ModelConfig):

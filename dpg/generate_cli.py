@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dpg.errors import UserError
 from dpg.cli import count, seed
+from dpg.errors import UserError
 
 
 def _generator(args):
@@ -200,7 +200,7 @@ def cmd_virtual_market(args) -> int:
     names, kps = [], []
     for ident in tqdm(range(args.identities), unit="id"):
         m = args.per_identity
-        fg = [args.seed * 100_003 + ident] * m
+        fg = [(args.seed * 100_003 + ident) % 2**63] * m  # any --seed: a valid generator seed
         bg = [int(s) for s in rng.integers(0, 2**31, m)] if "bg" in gen.factors else None
         if real_poses is not None:
             kp = real_poses[rng.integers(0, len(real_poses), m)]

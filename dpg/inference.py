@@ -58,8 +58,8 @@ def resolve_device(spec: torch.device | str | None) -> torch.device:
 
 
 def resolve_checkpoint(spec: str | os.PathLike | None) -> Path:
-    """A local path, or a Hugging Face Hub repo id (``owner/name``) fetched with
-    ``huggingface_hub`` when it is installed and the hub is reachable."""
+    """A local path, or a Hugging Face Hub repo id (``owner/name`` or ``hf://owner/name``)
+    fetched with ``huggingface_hub`` when it is installed and the hub is reachable."""
     if spec is None:
         if not DEFAULT_CHECKPOINT.exists():
             raise UserError(f"the bundled weights {DEFAULT_CHECKPOINT} are missing: reinstall, or pass --checkpoint PATH")
@@ -72,9 +72,17 @@ def resolve_checkpoint(spec: str | os.PathLike | None) -> Path:
     if path.exists():
         return path
     text = str(spec)
-    # owner/name is a Hub id unless its first part is a folder here (then it is a mistyped path)
+    # owner/name is a Hub id unless its first part is a folder here (then most likely a
+    # mistyped path); hf://owner/name is always the Hub
     looks_local = path.parent.is_dir() and str(path.parent) not in ("", ".")
-    if text.count("/") == 1 and not text.endswith(".safetensors") and not text.startswith((".", "/")) and not looks_local:
+    hub = text.removeprefix("hf://") if text.startswith("hf://") else None
+    if hub is None and text.count("/") == 1 and not text.endswith(".safetensors") and not text.startswith((".", "/")):
+        if looks_local:
+            raise UserError(f"checkpoint not found: {spec} (there is a folder {path.parent} here; for the Hub repo, "
+                            f"pass hf://{text})")
+        hub = text
+    if hub is not None:
+        text = hub
         try:
             from huggingface_hub import hf_hub_download
         except ImportError:

@@ -133,6 +133,13 @@ def test_trainers_report_bad_paths_and_unreadable_checkpoints(tmp_path, capsys):
     capsys.readouterr()
     assert stage1.main(TINY + ["--set", "stage1.steps=4", "--out", str(run_dir)]) == 1
     assert "--fresh" in capsys.readouterr().err
+    state = run_dir / "checkpoints" / "ckpt-0000002.state.pt"
+    ckpt.unlink()
+    assert stage1.main(TINY + ["--set", "stage1.steps=2", "--set", "run.checkpoint_every=2", "--fresh", "--out", str(run_dir)]) == 0
+    state.write_bytes(b"")  # an empty file (a crash before the data reached the disk): an error without a message
+    capsys.readouterr()
+    assert stage1.main(TINY + ["--set", "stage1.steps=4", "--out", str(run_dir)]) == 1
+    assert "--fresh" in capsys.readouterr().err
     assert stage1.main(TINY + ["--set", "stage1.steps=4", "--fresh", "--out", str(run_dir)]) == 0
 
 
@@ -154,5 +161,7 @@ def test_checkpoint_paths_that_are_folders_or_mistyped(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match="is a folder: pass the .safetensors file inside it, e.g. runs/model.safetensors"):
         resolve_checkpoint("runs")
-    with pytest.raises(UserError, match="checkpoint not found: runs/modle"):  # a typo, not a Hub repo id
+    with pytest.raises(UserError, match="checkpoint not found: runs/modle .*pass hf://runs/modle"):  # a typo, not the Hub
         resolve_checkpoint("runs/modle")
+    with pytest.raises(UserError, match="Hub"):  # asked for explicitly: no network here, a clear error
+        resolve_checkpoint("hf://runs/modle")

@@ -99,7 +99,8 @@ def test_stage2_warm_start_trains_only_the_named_factors(trained, tmp_path, caps
     from dpg.checkpoint import read_metadata
 
     meta = read_metadata(str(more / "model.safetensors"))
-    assert meta["stage2_factors"] == "pose" and meta["stage2_init"] == model and meta["stage2_steps"] == "3"
+    assert meta["stage2_factors"] == "pose" and meta["stage2_init"] == model
+    assert meta["stage2_steps"] == "4" and meta["stage2_pose_extra_steps"] == "3"  # the start's, plus this run's
     capsys.readouterr()
     assert stage2.main(TINY + args[:4] + ["--factors", "hair", "--out", str(tmp_path / "bad")]) == 1
     assert "--factors 'hair'" in capsys.readouterr().err
@@ -125,11 +126,13 @@ def test_demo_exports_the_steps_really_run_and_continues_from_its_own_export(tmp
     meta = read_metadata(str(first))
     assert (meta["pose_ae_steps"], meta["stage1_steps"], meta["stage2_steps"]) == ("5", "4", "3")
     second = tmp_path / "more.safetensors"
-    more = ["--from", str(first), "--stages", "stage2,export", "--factors", "pose", "--out", str(tmp_path / "b")]
-    for _ in range(2):  # continued twice from the previous export: the extra steps add up
-        assert demo.main(common + more + ["--export", str(second)]) == 0
-        more[1] = str(second)
-        more[-1] = str(tmp_path / f"b{_}")
+    second.write_bytes(first.read_bytes())
+    # continue in place, the way the README shows for the bundled file: --from and --export the same
+    more = common + ["--from", str(second), "--export", str(second), "--stages", "stage2,export", "--factors", "pose"]
+    for _ in range(2):  # the same command twice: the second resumes a finished run and adds no steps
+        assert demo.main(more + ["--out", str(tmp_path / "b")]) == 0
+        assert read_metadata(str(second))["stage2_pose_extra_steps"] == "3"
+    assert demo.main(more + ["--out", str(tmp_path / "c")]) == 0  # a new continuation adds its own
     meta = read_metadata(str(second))
     assert meta["stage2_pose_extra_steps"] == "6" and meta["stage2_steps"] == "3" and meta["stage1_steps"] == "4"
     a, b = load_file(str(first)), load_file(str(second))

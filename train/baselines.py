@@ -88,7 +88,7 @@ class BaselineRun(Run):
                 opt.load_state_dict(state["optimizers"][k])
         except Exception as err:  # noqa: BLE001 - any unreadable or mismatched checkpoint
             raise UserError(
-                f"cannot resume from {self.weights_path(found[-1])} ({str(err).splitlines()[0][:200]}); "
+                f"cannot resume from {self.weights_path(found[-1])} ({(str(err).splitlines() or [type(err).__name__])[0][:200]}); "
                 "pass --fresh to start over in this folder, or --out for a new one"
             ) from None
         return found[-1]

@@ -304,7 +304,7 @@ class Run:
                 opt.load_state_dict(state["optimizers"][k])
         except Exception as err:  # noqa: BLE001 - any unreadable or mismatched checkpoint
             raise UserError(
-                f"cannot resume from {self.weights_path(step)} ({str(err).splitlines()[0][:200]}); "
+                f"cannot resume from {self.weights_path(step)} ({(str(err).splitlines() or [type(err).__name__])[0][:200]}); "
                 "pass --fresh to start over in this folder, or --out for a new one"
             ) from None
         return step, state
@@ -347,7 +347,7 @@ def init_from(model, path: str | None, stages) -> None:
     if saved.model != model.cfg.model and "stage1" in stages:
         raise UserError(f"{path} was trained with a different model config (preset {saved.name}); use --preset {saved.name}")
     if saved.mapping != model.cfg.mapping and "stage2" in stages:
-        raise UserError(f"{path} has stage-II mappings of another shape (preset {saved.name}); use --preset {saved.name}")
+        raise UserError(f"{path} has stage-II mappings of another config (preset {saved.name}); use --preset {saved.name}")
     checkpoint.load_stages(model, path, stages)
 
 

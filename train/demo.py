@@ -24,34 +24,25 @@ import time
 from pathlib import Path
 
 from dpg import checkpoint
-from train import pose_ae, stage1, stage2
 from dpg.errors import UserError
+from train import pose_ae, stage1, stage2
 from train.common import user_errors
-
-FACT_KEYS = ("pose_ae_steps", "stage1_steps", "stage2_steps", "data")
+from train.stage2 import FACT_KEYS
 
 
 def export_facts(out: Path, stages: list[str], base: str | None, stage2_meta: dict, real_poses: bool) -> dict:
-    """The training facts of the exported model: the steps each stage really ran (from its
-    output's header), carried over from ``base`` for the stages not run here; stage-II steps
-    that continued ``base`` are added up per factor as ``stage2_<factor>_extra_steps``."""
-    facts = {}
+    """The training facts of the exported model: the steps each stage really ran, read from
+    each stage's output header. With ``base`` (``--from``), stage II's header already holds
+    ``base``'s facts plus its own steps per factor (``stage2_<factor>_extra_steps``, see
+    ``train.stage2.warm_start_facts``); stages run here replace theirs."""
     if base:
-        held = checkpoint.read_metadata(base)
-        facts = {k: v for k, v in held.items() if k in FACT_KEYS or k.endswith("_extra_steps")}
+        facts = {k: v for k, v in stage2_meta.items() if k in FACT_KEYS or k.endswith("_extra_steps")}
     else:
-        facts["data"] = "procedural people (dpg.data.synthetic)" + (", real Market-1501 poses" if real_poses else "")
+        facts = {"data": "procedural people (dpg.data.synthetic)" + (", real Market-1501 poses" if real_poses else "")}
+        facts["stage2_steps"] = stage2_meta.get("stage2_steps", "?")
     for stage, name in (("pose_ae", "pose_ae.safetensors"), ("stage1", "stage1.safetensors")):
         if stage in stages:
             facts[f"{stage}_steps"] = checkpoint.read_metadata(out / stage / name).get("steps", "?")
-    if "stage2" in stages:
-        steps = int(stage2_meta.get("stage2_steps", 0))
-        if base and "stage1" not in stages:
-            for f in stage2_meta.get("stage2_factors", "").split(","):
-                key = f"stage2_{f}_extra_steps"
-                facts[key] = str(int(facts.get(key, 0)) + steps)
-        else:
-            facts["stage2_steps"] = str(steps)
     return facts
 
 

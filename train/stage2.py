@@ -12,13 +12,15 @@ The real embeddings are computed once with the frozen encoders (images and their
 pose codes of real and procedural poses and their mirrors) and cached in the run folder as
 ``embeddings.safetensors``. The three mapping/critic pairs then train in one loop, each with
 ``critic_iters`` critic steps per mapping step; ``--factors`` trains a subset (the others keep
-the weights they start with, e.g. from ``--init-stage2``, a warm start). The result, ``model.safetensors``, holds the
-whole model (stage I, pose auto-encoder, stage II): what the app and ``dpg`` commands load.
+the weights they start with, e.g. from ``--init-stage2``, a warm start). The result,
+``model.safetensors``, holds the whole model (stage I, pose auto-encoder, stage II): what the
+app and ``dpg`` commands load.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import torch
@@ -64,6 +66,24 @@ def real_embeddings(model, cfg, data_root, csvs, procedural, device, workers, fa
     if bg:
         out["bg"] = torch.cat(bg)
     return {f: v for f, v in out.items() if f in factors}
+
+
+FACT_KEYS = ("pose_ae_steps", "stage1_steps", "stage2_steps", "data")
+
+
+def warm_start_facts(run_dir, init: str, fresh: bool) -> dict:
+    """The training facts in ``init``'s header as they were when this run folder first
+    started from it (kept in ``init_facts.json``): a resumed or re-run continuation adds its
+    steps to the same start, even after its export has overwritten ``init``."""
+    kept = run_dir / "init_facts.json"
+    if kept.exists() and not fresh:
+        return json.loads(kept.read_text())
+    from dpg.checkpoint import read_metadata
+
+    facts = {k: v for k, v in read_metadata(init).items() if k in FACT_KEYS or k.endswith("_extra_steps")}
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text(json.dumps(facts, indent=1))
+    return facts
 
 
 def optimizers(model, cfg, factors) -> dict:
@@ -121,9 +141,13 @@ def main(argv=None) -> int:
     model.stage1.requires_grad_(False)
     model.pose_ae.requires_grad_(False)
     run = Run(args.out or f"runs/stage2-{cfg.name}", cfg, d.main, not args.no_progress)
+    init_facts = warm_start_facts(run.dir, args.init_stage2, args.fresh) if args.init_stage2 else {}
     cache = run.dir / "embeddings.safetensors"
-    # the cache is reused only for the same data: another --keypoints or --procedural re-encodes
-    source = json.dumps({"data": args.data, "keypoints": args.keypoints, "procedural": args.procedural})
+    # the cache is reused only for the same data and encoders: other --keypoints, --procedural,
+    # or --init weights (a retrained stage I or pose auto-encoder) re-encode
+    encoders = [(str(p), os.path.getsize(p), os.path.getmtime(p)) for p in args.init]
+    source = json.dumps({"data": args.data, "keypoints": args.keypoints, "procedural": args.procedural, "init": encoders,
+                         "samples": cfg.stage2.embedding_samples, "seed": cfg.run.seed})  # fmt: skip
     emb = {}
     if cache.exists() and not args.fresh:
         with safe_open(str(cache), "pt") as f:
@@ -163,7 +187,11 @@ def main(argv=None) -> int:
     run.close()
     facts = {"stage2_steps": done, "stage2_factors": ",".join(factors)}
     if args.init_stage2:
-        facts["stage2_init"] = str(args.init_stage2)
+        # a continued model: the start's facts, plus this run's steps per factor trained
+        facts = {**init_facts, "stage2_factors": ",".join(factors), "stage2_init": str(args.init_stage2)}
+        for f in factors:
+            key = f"stage2_{f}_extra_steps"
+            facts[key] = str(int(init_facts.get(key, 0)) + done)
     path = run.export(model, ["stage1", "pose_ae", "stage2"], "model.safetensors", extra=facts)
     if d.main:
         print(f"stage II done: {path}", flush=True)

@@ -28,8 +28,8 @@ import os
 
 import numpy as np
 
-from dpg.errors import UserError
 from dpg.cli import seed
+from dpg.errors import UserError
 
 MAX_PERSON_ID = 9999  # four digits in a Market-1501 name
 MAX_FRAME = 999999

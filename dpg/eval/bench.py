@@ -167,7 +167,11 @@ def render_table(results: list[BenchResult], host: str, date: str, earlier: str 
     blocks = table_blocks(earlier)
     blocks.update({r.script: script_rows(r, date) for r in results})
     kept = sorted(set(blocks) - {r.script for r in results})
-    note = f" (rows of {', '.join(kept)} from earlier runs, dated in their rows)" if kept else ""
+    before = re.search(r"Measured on (?P<host>.*?) by `dpg bench`", earlier)
+    note = ""
+    if kept:
+        where = f" on {before['host']}" if before and before["host"] != host else ""
+        note = f" (rows of {', '.join(kept)} from earlier runs{where}, dated in their rows)"
     rows = [f"Measured on {host} by `dpg bench`{note}.", "", *TABLE_HEAD]
     for script in sorted(blocks):
         rows += blocks[script]

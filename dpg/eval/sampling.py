@@ -177,7 +177,7 @@ def cmd_sampling(args) -> int:
     device = resolve_device(args.device)
     notes, columns, rows = [], {}, []
     size = None
-    seeds = np.arange(args.seed * 1_000_000, args.seed * 1_000_000 + args.samples)
+    seeds = [(args.seed * 1_000_000 + i) % 2**63 for i in range(args.samples)]  # any --seed: valid generator seeds
     for name, path in parse_models(args.model):
         if not Path(path).is_file():
             notes.append(f"{name} left out: no checkpoint at {path}")

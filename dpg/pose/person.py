@@ -41,10 +41,11 @@ class PersonCropper:
 
     @property
     def detector(self):
-        if self._detector is None:
-            from dpg.pose.detector import PoseDetector
+        with self._lock:  # two first uploads at once build one detector, not two
+            if self._detector is None:
+                from dpg.pose.detector import PoseDetector
 
-            self._detector = PoseDetector()
+                self._detector = PoseDetector()
         return self._detector
 
     def count_people(self, photo: np.ndarray) -> int:
