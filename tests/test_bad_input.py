@@ -62,7 +62,7 @@ def test_devices_and_unwritable_outputs(models, tmp_path, capsys):
         assert "no usable CUDA GPU; use --device cpu" in run(["sample", "-n", "1", "--device", "cuda", *c], capsys)
     afile = tmp_path / "afile"
     afile.write_text("not a folder")
-    assert "--out must be a folder" in run(["sample", "-n", "1", "--device", "cpu", "--out", str(afile), *c], capsys)
+    assert "check the paths given" in run(["sample", "-n", "1", "--device", "cpu", "--out", str(afile), *c], capsys)
 
 
 def test_interpolate_needs_both_people_and_duplicate_model_names_are_refused(models, tmp_path, capsys):
