@@ -13,7 +13,7 @@ import importlib
 import importlib.util
 import sys
 
-from dpg.errors import UserError
+from dpg.errors import UserError, path_problem
 
 COMMAND_MODULES = (
     "dpg.pose.cli",  # dpg keypoints
@@ -23,14 +23,18 @@ COMMAND_MODULES = (
 )
 
 
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
 def count(minimum: int = 1):
     """An argparse ``type``: an integer of at least ``minimum`` (a count of people, steps...)."""
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        value = _whole_number(text)
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{value} is too small: at least {minimum}")
         return value
@@ -52,10 +56,7 @@ def positive_float(text: str) -> float:
 
 def seed(text: str) -> int:
     """An argparse ``type``: a random seed, 0 <= seed < 2**63 (what ``torch.Generator`` takes)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = _whole_number(text)
     if not 0 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"seed {value} is outside 0 .. 2**63 - 1")
     return value
@@ -87,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dpg {args.command}: error: {err}", file=sys.stderr)
         return 1
     except OSError as err:  # an output folder that is a file, a path with no permission, a full disk
-        where = f" ({err.filename})" if err.filename else ""
-        print(f"dpg {args.command}: error: {err.strerror or err}{where}: check the paths given "
+        print(f"dpg {args.command}: error: {path_problem(err)}: check the paths given "
               "(an output path must be a folder or file that can be created and written)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

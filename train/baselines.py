@@ -34,6 +34,7 @@ from train.common import (
     loader,
     lr_at,
     parser,
+    resume_error,
     set_lr,
     step_generator,
     to_device,
@@ -87,10 +88,7 @@ class BaselineRun(Run):
             for k, opt in optimizers.items():
                 opt.load_state_dict(state["optimizers"][k])
         except Exception as err:  # noqa: BLE001 - any unreadable or mismatched checkpoint
-            raise UserError(
-                f"cannot resume from {self.weights_path(found[-1])} ({(str(err).splitlines() or [type(err).__name__])[0][:200]}); "
-                "pass --fresh to start over in this folder, or --out for a new one"
-            ) from None
+            raise resume_error(self.weights_path(found[-1]), err) from None
         return found[-1]
 
     def export(self, net, steps: int):

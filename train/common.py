@@ -26,7 +26,7 @@ import torch.distributed as dist
 
 from dpg import checkpoint
 from dpg.config import Config, override, preset
-from dpg.errors import UserError
+from dpg.errors import UserError, path_problem
 
 
 class Diverged(RuntimeError):
@@ -303,10 +303,7 @@ class Run:
             for k, opt in optimizers.items():
                 opt.load_state_dict(state["optimizers"][k])
         except Exception as err:  # noqa: BLE001 - any unreadable or mismatched checkpoint
-            raise UserError(
-                f"cannot resume from {self.weights_path(step)} ({(str(err).splitlines() or [type(err).__name__])[0][:200]}); "
-                "pass --fresh to start over in this folder, or --out for a new one"
-            ) from None
+            raise resume_error(self.weights_path(step), err) from None
         return step, state
 
     def export(self, model, stages, name: str = "model.safetensors", extra: dict | None = None) -> Path:
@@ -314,6 +311,13 @@ class Run:
         if self.main:
             checkpoint.save_weights(path, model, self.cfg, stages, extra=extra)
         return path
+
+
+def resume_error(path, err: Exception) -> UserError:
+    """A checkpoint that cannot be resumed from (truncated, empty, another preset): what
+    broke, in one line, and the two ways on."""
+    what = (str(err).splitlines() or [type(err).__name__])[0][:200]  # an EOFError of an empty file has no message
+    return UserError(f"cannot resume from {path} ({what}); pass --fresh to start over in this folder, or --out for a new one")
 
 
 def user_errors(main):
@@ -327,8 +331,7 @@ def user_errors(main):
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
         except OSError as err:
-            where = f" ({err.filename})" if err.filename else ""
-            print(f"error: {err.strerror or err}{where}: check the paths given (--out, --data, --init)", file=sys.stderr)
+            print(f"error: {path_problem(err)}: check the paths given (--out, --data, --init)", file=sys.stderr)
         return 1
 
     return wrapped

@@ -27,7 +27,7 @@ from dpg import checkpoint
 from dpg.errors import UserError
 from train import pose_ae, stage1, stage2
 from train.common import user_errors
-from train.stage2 import FACT_KEYS
+from train.stage2 import training_facts
 
 
 def export_facts(out: Path, stages: list[str], base: str | None, stage2_meta: dict, real_poses: bool) -> dict:
@@ -36,7 +36,7 @@ def export_facts(out: Path, stages: list[str], base: str | None, stage2_meta: di
     ``base``'s facts plus its own steps per factor (``stage2_<factor>_extra_steps``, see
     ``train.stage2.warm_start_facts``); stages run here replace theirs."""
     if base:
-        facts = {k: v for k, v in stage2_meta.items() if k in FACT_KEYS or k.endswith("_extra_steps")}
+        facts = training_facts(stage2_meta)
     else:
         facts = {"data": "procedural people (dpg.data.synthetic)" + (", real Market-1501 poses" if real_poses else "")}
         facts["stage2_steps"] = stage2_meta.get("stage2_steps", "?")

@@ -71,6 +71,11 @@ def real_embeddings(model, cfg, data_root, csvs, procedural, device, workers, fa
 FACT_KEYS = ("pose_ae_steps", "stage1_steps", "stage2_steps", "data")
 
 
+def training_facts(meta: dict) -> dict:
+    """The training facts in a checkpoint header (steps per stage, data, continued steps)."""
+    return {k: v for k, v in meta.items() if k in FACT_KEYS or k.endswith("_extra_steps")}
+
+
 def warm_start_facts(run_dir, init: str, fresh: bool) -> dict:
     """The training facts in ``init``'s header as they were when this run folder first
     started from it (kept in ``init_facts.json``): a resumed or re-run continuation adds its
@@ -80,7 +85,7 @@ def warm_start_facts(run_dir, init: str, fresh: bool) -> dict:
         return json.loads(kept.read_text())
     from dpg.checkpoint import read_metadata
 
-    facts = {k: v for k, v in read_metadata(init).items() if k in FACT_KEYS or k.endswith("_extra_steps")}
+    facts = training_facts(read_metadata(init))
     kept.parent.mkdir(parents=True, exist_ok=True)
     kept.write_text(json.dumps(facts, indent=1))
     return facts
