@@ -98,15 +98,17 @@ def load_model(path, device="cpu", stages=None):
     return model.to(device).eval(), meta
 
 
-def load_stages(model, path, stages) -> None:
+def load_stages(model, path, stages, skip: tuple[str, ...] = ()) -> None:
     """Load ``stages`` from ``path`` into ``model`` strictly: every key of those stages must be
-    present with the right shape, and the file may hold nothing else."""
-    state = load_file(str(path))
+    present with the right shape, and the file may hold nothing else. Keys starting with one of
+    ``skip`` (e.g. ``stage2.mappings.pose.``) are left out on both sides: those parts keep the
+    model's own weights."""
+    state = {k: v for k, v in load_file(str(path)).items() if not k.startswith(tuple(skip))}
     for stage in stages:
         module = getattr(model, stage)
         prefix = f"{stage}."
         sub = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        expected = module.state_dict()
+        expected = {k: v for k, v in module.state_dict().items() if not (prefix + k).startswith(tuple(skip))}
         missing = sorted(set(expected) - set(sub))
         unexpected = sorted(set(sub) - set(expected))
         wrong = [k for k in expected if k in sub and sub[k].shape != expected[k].shape]
@@ -115,7 +117,7 @@ def load_stages(model, path, stages) -> None:
                 f"{path}: {stage} does not match this model (missing {missing[:3]}, unexpected "
                 f"{unexpected[:3]}, wrong shape {wrong[:3]}); was it written by another version or preset?"
             )
-        module.load_state_dict({k: v.to(expected[k].dtype) for k, v in sub.items()})
+        module.load_state_dict({k: v.to(expected[k].dtype) for k, v in sub.items()}, strict=not skip)
 
 
 def save_state(path, state: dict) -> None:

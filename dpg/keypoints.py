@@ -300,13 +300,18 @@ def pose_vector(keypoints, height: int, width: int):
 def keypoints_from_vector(vector, height: int, width: int, threshold: float = 0.5):
     """Inverse of ``pose_vector``: ``[..., 54]`` -> keypoints ``[..., 18, 3]``.
 
-    Visibilities are thresholded (the reference's straight-through ``binaryRound``); invisible
-    joints are set to (0, 0, 0). Coordinates are clamped to the image.
+    Visibilities are thresholded (the reference's straight-through ``binaryRound``: for torch
+    the gradient passes the threshold as if it were not there, so a loss on the keypoints
+    reaches the visibilities); invisible joints are set to (0, 0, 0). Coordinates are clamped
+    to the image.
     """
     lib = torch if isinstance(vector, torch.Tensor) else np
     lead = vector.shape[:-1]
     xy = vector[..., : 2 * NUM_JOINTS].reshape(*lead, NUM_JOINTS, 2)
-    v = (vector[..., 2 * NUM_JOINTS :] > threshold) * 1.0
+    raw = vector[..., 2 * NUM_JOINTS :]
+    v = (raw > threshold) * 1.0
+    if lib is torch:
+        v = v + (raw - raw.detach())  # the same values; the gradient of raw
     x = ((xy[..., 0] + 1) / 2 * width).clip(0, width - 1) * v
     y = ((xy[..., 1] + 1) / 2 * height).clip(0, height - 1) * v
     return lib.stack([x, y, v], -1)

@@ -122,6 +122,12 @@ class DisentangledPersonModel(nn.Module):
         m = self.cfg.model
         return keypoints_from_vector(self.pose_ae.decode(code), m.height, m.width)
 
+    def drawn_pose_code(self, code: torch.Tensor) -> torch.Tensor:
+        """Pose code ``[N, 32]`` -> the code of the keypoints it draws, ``E(D(code))`` ``[N, 32]``:
+        what the pose of a person composed from ``code`` encodes to. Differentiable (the
+        visibilities straight-through), for the stage-II critic and for inversion."""
+        return self.encode_pose(self.decode_pose(code))
+
     def map(self, factor: str, z: torch.Tensor) -> torch.Tensor:
         """``z -> e~`` for one factor; for ``pose`` the result is a pose code."""
         return self.stage2.mappings[factor](z)

@@ -42,11 +42,13 @@ def test_a_factor_seed_decides_that_factor_alone(gen):
     assert not torch.equal(a.bg[0], a.bg[1])
 
 
-def test_pose_inversion_starts_near_the_target(gen):
-    # a real pose's code lies a little off the pose mapping's range: the pool's nearest starts
-    # find its basin where random starts stop far away (the bench person, pose seed 9)
+def test_pose_inversion_finds_the_bench_persons_pose(gen):
+    # the bench person (pose seed 9): fitting Phi(z) alone to the code of its keypoints stalled
+    # at 2.3%; fitting the code of the keypoints z draws, E(D(Phi(z))), gets below 1%, and the
+    # keypoints drawn from the found z are the target's to a pixel
     target = gen.sample(fg=7, bg=8, pose=9)
-    near = gen.invert(target, iters=300, tol=0.008)
-    rand = gen.invert(target, iters=300, tol=0.008, pool=0)
-    assert near.residual["pose"][0] < 0.5 * rand.residual["pose"][0]
-    torch.testing.assert_close(torch.as_tensor(near.residual["fg"]), torch.as_tensor(rand.residual["fg"]))
+    inv = gen.invert(target, iters=300, tol=0.008)
+    assert inv.residual["pose"][0] < 0.01
+    drawn = gen.factor_from_z("pose", inv.z["pose"])  # [1, 18, 3]
+    assert torch.equal(drawn[..., 2], target.keypoints[..., 2])  # the same joints visible
+    assert float((drawn[..., :2] - target.keypoints[..., :2]).norm(dim=-1).max()) < 1.0  # pixels

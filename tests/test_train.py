@@ -104,6 +104,28 @@ def test_stage2_warm_start_trains_only_the_named_factors(trained, tmp_path, caps
     capsys.readouterr()
     assert stage2.main(TINY + args[:4] + ["--factors", "hair", "--out", str(tmp_path / "bad")]) == 1
     assert "--factors 'hair'" in capsys.readouterr().err
+    # a wider pose mapping from scratch beside the shipped foreground and background mappings
+    wide = args + ["--restart", "pose", "--set", "mapping.pose_hidden=48"]
+    assert stage2.main(TINY + wide + ["--out", str(tmp_path / "wide")]) == 0
+    c = load_file(str(tmp_path / "wide" / "model.safetensors"))
+    assert c["stage2.mappings.pose.net.inp.weight"].shape[0] == 48 != a["stage2.mappings.pose.net.inp.weight"].shape[0]
+    assert all(torch.equal(a[k], c[k]) for k in a if ".pose." not in k)  # fg and bg loaded, untouched
+    meta = read_metadata(str(tmp_path / "wide" / "model.safetensors"))
+    assert meta["stage2_pose_steps"] == "3" and "stage2_pose_extra_steps" not in meta  # no inherited count
+    # stage I from another file than the mappings: the header counts that file's stage-I steps
+    from safetensors.torch import save_file as save
+
+    s1 = {k: v for k, v in a.items() if k.startswith("stage1.")}
+    save(s1, str(tmp_path / "s1.safetensors"), metadata={**{k: v for k, v in read_metadata(model).items()
+         if k in ("format", "config")}, "stages": "stage1", "steps": "77"})  # fmt: skip
+    other = ["--init", str(tmp_path / "s1.safetensors")] + args
+    assert stage2.main(TINY + other + ["--out", str(tmp_path / "s1run")]) == 0
+    assert read_metadata(str(tmp_path / "s1run" / "model.safetensors"))["stage1_steps"] == "77"
+    capsys.readouterr()
+    assert stage2.main(TINY + args + ["--set", "mapping.pose_hidden=48", "--out", str(tmp_path / "bad")]) == 1
+    assert "--restart" in capsys.readouterr().err  # a changed width without --restart is refused, naming the way out
+    assert stage2.main(TINY + args[:4] + ["--factors", "pose", "--restart", "fg", "--out", str(tmp_path / "bad")]) == 1
+    assert "must be trained" in capsys.readouterr().err
 
 
 def test_torchrun_two_cpu_processes_with_gloo(tmp_path):

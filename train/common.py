@@ -337,8 +337,10 @@ def user_errors(main):
     return wrapped
 
 
-def init_from(model, path: str | None, stages) -> None:
-    """Load earlier stages (e.g. a frozen stage I for stage II) from a checkpoint."""
+def init_from(model, path: str | None, stages, restart: tuple[str, ...] = ()) -> None:
+    """Load earlier stages (e.g. a frozen stage I for stage II) from a checkpoint. ``restart``
+    names stage-II factors whose mapping and critic are not loaded (they start fresh, and their
+    mapping width may differ from the checkpoint's)."""
     if not path:
         raise UserError(f"this stage needs a checkpoint holding {', '.join(stages)}: pass --init PATH")
     meta = checkpoint.read_metadata(path)
@@ -349,9 +351,15 @@ def init_from(model, path: str | None, stages) -> None:
     saved = Config.from_json(meta["config"])
     if saved.model != model.cfg.model and "stage1" in stages:
         raise UserError(f"{path} was trained with a different model config (preset {saved.name}); use --preset {saved.name}")
-    if saved.mapping != model.cfg.mapping and "stage2" in stages:
-        raise UserError(f"{path} has stage-II mappings of another config (preset {saved.name}); use --preset {saved.name}")
-    checkpoint.load_stages(model, path, stages)
+    if "stage2" in stages:
+        # a restarted factor may change its own width; everything else must match
+        mine = model.cfg.mapping
+        kept = replace(saved.mapping, **{f"{f}_hidden": getattr(mine, f"{f}_hidden") for f in restart})
+        if kept != mine:
+            raise UserError(f"{path} has stage-II mappings of another config (preset {saved.name}); use --preset "
+                            f"{saved.name}, or --restart the factors whose width you change")  # fmt: skip
+    skip = tuple(f"stage2.{part}.{f}." for f in restart for part in ("mappings", "critics"))
+    checkpoint.load_stages(model, path, stages, skip)
 
 
 def with_config(cfg: Config, **sections) -> Config:

@@ -60,6 +60,7 @@ def main(argv=None) -> int:
     p.add_argument("--minutes", default="0,0,0", help="wall-clock budgets of pose_ae,stage1,stage2 (0 = none)")
     p.add_argument("--from", dest="base", default=None, metavar="PATH", help="continue this whole-model checkpoint")
     p.add_argument("--factors", default=None, help="stage-II factors to train (default: all)")
+    p.add_argument("--restart", default=None, metavar="FACTORS", help="with --from: these mappings start from scratch")
     args = p.parse_args(argv)
     out = Path(args.out)
     common = ["--preset", args.preset, "--no-progress"] + [x for s in args.set for x in ("--set", s)]
@@ -95,6 +96,8 @@ def main(argv=None) -> int:
             init += ["--init-stage2", args.base]
         if args.factors:
             init += ["--factors", args.factors]
+        if args.restart:
+            init += ["--restart", args.restart]
         rc = stage2.main(common + budget["stage2"] + init + kp + ["--procedural", str(args.procedural), "--out", str(out / "stage2")])
         if rc:
             return rc

@@ -8,6 +8,10 @@ Eq. 4-5), on a frozen stage I.
     python -m train.stage2 --init assets/dpg-demo.safetensors --init-stage2 assets/dpg-demo.safetensors \
         --factors pose --keypoints market-annotation-train.csv
 
+    # or train a wider pose mapping from scratch beside the shipped foreground and background ones
+    python -m train.stage2 --init assets/dpg-demo.safetensors --init-stage2 assets/dpg-demo.safetensors \
+        --factors pose --restart pose --set mapping.pose_hidden=512 --keypoints market-annotation-train.csv
+
 The real embeddings are computed once with the frozen encoders (images and their mirrors;
 pose codes of real and procedural poses and their mirrors) and cached in the run folder as
 ``embeddings.safetensors``. The three mapping/critic pairs then train in one loop, each with
@@ -73,7 +77,7 @@ FACT_KEYS = ("pose_ae_steps", "stage1_steps", "stage2_steps", "data")
 
 def training_facts(meta: dict) -> dict:
     """The training facts in a checkpoint header (steps per stage, data, continued steps)."""
-    return {k: v for k, v in meta.items() if k in FACT_KEYS or k.endswith("_extra_steps")}
+    return {k: v for k, v in meta.items() if k in FACT_KEYS or (k.startswith("stage2_") and k.endswith("_steps"))}
 
 
 def warm_start_facts(run_dir, init: str, fresh: bool) -> dict:
@@ -114,6 +118,9 @@ def main(argv=None) -> int:
     p.add_argument("--init-stage2", default=None, metavar="PATH",
                    help="start the mappings and critics from this checkpoint's stage II (a warm start)")
     p.add_argument("--factors", default=None, help="comma-separated factors to train (default: all of the model's)")
+    p.add_argument("--restart", default=None, metavar="FACTORS",
+                   help="with --init-stage2: these factors start from scratch (their width may change, e.g. "
+                        "--set mapping.pose_hidden=512); the others are loaded")  # fmt: skip
     args = p.parse_args(argv)
     cfg = resolve_config(args)
     if args.dry_run:
@@ -126,19 +133,27 @@ def main(argv=None) -> int:
     try:
         from dpg.checkpoint import read_metadata
 
-        need = {"stage1", "pose_ae"}
+        need, supplied = {"stage1", "pose_ae"}, {}
         for path in args.init:
-            held = set(read_metadata(path)["stages"].split(",")) & need
+            meta = read_metadata(path)
+            held = set(meta["stages"].split(",")) & need
             init_from(model, path, sorted(held))
             need -= held
+            for stage in held:  # a one-stage file says "steps", a whole model "<stage>_steps"
+                supplied[f"{stage}_steps"] = meta.get(f"{stage}_steps", meta.get("steps", "?"))
         if need:
             raise UserError(f"stage II needs a frozen {' and '.join(sorted(need))}: pass --init with their checkpoints")
-        if args.init_stage2:
-            init_from(model, args.init_stage2, ["stage2"])
         factors = model.factors if args.factors is None else [f.strip() for f in args.factors.split(",") if f.strip()]
         unknown = [f for f in factors if f not in model.factors]
         if unknown or not factors:
             raise UserError(f"--factors {args.factors!r}: this model's factors are {','.join(model.factors)}")
+        restart = [f.strip() for f in (args.restart or "").split(",") if f.strip()]
+        if restart and not args.init_stage2:
+            raise UserError("--restart goes with --init-stage2 (without it every factor starts from scratch)")
+        if set(restart) - set(factors):
+            raise UserError(f"--restart {args.restart!r}: a restarted factor must be trained; --factors is {','.join(factors)}")
+        if args.init_stage2:
+            init_from(model, args.init_stage2, ["stage2"], tuple(restart))
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -193,10 +208,15 @@ def main(argv=None) -> int:
     facts = {"stage2_steps": done, "stage2_factors": ",".join(factors)}
     if args.init_stage2:
         # a continued model: the start's facts, plus this run's steps per factor trained
-        facts = {**init_facts, "stage2_factors": ",".join(factors), "stage2_init": str(args.init_stage2)}
+        # stage I and the pose auto-encoder are those --init loaded, which may not be --init-stage2's
+        facts = {**init_facts, **supplied, "stage2_factors": ",".join(factors), "stage2_init": str(args.init_stage2)}
         for f in factors:
             key = f"stage2_{f}_extra_steps"
-            facts[key] = str(int(init_facts.get(key, 0)) + done)
+            if f in restart:  # trained from scratch here: its own count, nothing inherited
+                facts.pop(key, None)
+                facts[f"stage2_{f}_steps"] = str(done)
+            else:
+                facts[key] = str(int(init_facts.get(key, 0)) + done)
     path = run.export(model, ["stage1", "pose_ae", "stage2"], "model.safetensors", extra=facts)
     if d.main:
         print(f"stage II done: {path}", flush=True)
