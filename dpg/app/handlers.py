@@ -38,7 +38,7 @@ from dpg.errors import UserError
 from dpg.keypoints import BODY_PARTS, JOINTS
 
 MAX_STEPS = 24
-INVERT_ITERS = 300  # Adam steps per factor when inverting a photo (section 4.4): ~5 s on a CPU
+INVERT_ITERS = 300  # L-BFGS iterations per factor when inverting a photo (section 4.4; the pose up to twice): seconds on a CPU
 
 # A person standing upright, facing the camera, as fractions of (width, height): where a joint
 # the pose lacks appears when it is switched on (fitted to the joints the pose has).
