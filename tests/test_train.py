@@ -35,6 +35,26 @@ def test_stage1_writes_logs_samples_and_rotating_checkpoints(trained):
     assert (run / "stage1.safetensors").exists()
 
 
+def test_stage1_warm_start_continues_a_checkpoint_and_counts_its_steps(trained, tmp_path, capsys):
+    from dpg.checkpoint import read_metadata
+
+    start = str(trained / "stage1" / "stage1.safetensors")  # 20 steps
+    still = tmp_path / "still"  # one step at a vanishing learning rate: the start's weights
+    assert stage1.main(TINY + ["--init", start, "--set", "stage1.steps=1", "--set", "stage1.lr=1e-30", "--out", str(still)]) == 0
+    a, b = load_file(start), load_file(str(still / "stage1.safetensors"))
+    for k in a:
+        torch.testing.assert_close(a[k].float(), b[k].float(), rtol=1e-5, atol=1e-6)
+    more = TINY + ["--init", start, "--set", "stage1.steps=3", "--out", str(tmp_path / "more")]
+    for _ in range(2):  # the same command twice: the second resumes a finished run and adds nothing
+        assert stage1.main(more) == 0
+        meta = read_metadata(str(tmp_path / "more" / "stage1.safetensors"))
+        assert (meta["steps"], meta["init_steps"]) == ("23", "20")
+    capsys.readouterr()
+    bad = ["--init", start, "--set", "model.channels=4", "--out", str(tmp_path / "bad")]
+    assert stage1.main(TINY + bad) == 1
+    assert "different model config" in capsys.readouterr().err
+
+
 def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     full = tmp_path / "full"
     args = TINY + ["--set", "stage1.steps=6", "--set", "run.checkpoint_every=3", "--set", "stage1.adv_start=2"]

@@ -362,5 +362,18 @@ def init_from(model, path: str | None, stages, restart: tuple[str, ...] = ()) ->
     checkpoint.load_stages(model, path, stages, skip)
 
 
+def kept_init_facts(run_dir, init: str, fresh: bool, pick) -> dict:
+    """``pick(header)`` of the warm start ``init`` as it was when this run folder first started
+    from it (kept in ``init_facts.json``): a resumed or re-run continuation adds its steps to
+    the same start, even after its export has overwritten ``init``."""
+    kept = Path(run_dir) / "init_facts.json"
+    if kept.exists() and not fresh:
+        return json.loads(kept.read_text())
+    facts = pick(checkpoint.read_metadata(init))
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text(json.dumps(facts, indent=1))
+    return facts
+
+
 def with_config(cfg: Config, **sections) -> Config:
     return replace(cfg, **sections)

@@ -2,6 +2,7 @@
 
     python -m train.stage1 --preset cpu                      # procedural people, this machine
     python -m train.stage1 --preset market --data MARKET     # Market-1501 root
+    python -m train.stage1 --preset cpu --init assets/dpg-demo.safetensors --set stage1.lr=7.5e-5   # continue one
     torchrun --nproc_per_node 4 -m train.stage1 --preset market --data MARKET
 
 The run folder resumes where it stopped (``--fresh`` to start over) and ends with
@@ -21,7 +22,10 @@ from dpg.discriminator import ImageDiscriminator
 from dpg.errors import UserError
 from dpg.model import DisentangledPersonModel
 from dpg.training import stage1_step
-from train.common import Diverged, Dist, Run, StepSampler, loader, lr_at, parser, resolve_config, set_lr, to_device, user_errors
+from train.common import (
+    Diverged, Dist, Run, StepSampler, init_from, kept_init_facts, loader, lr_at, parser, resolve_config, set_lr, to_device,
+    user_errors,
+)  # fmt: skip
 from train.data import stage1_dataset
 
 
@@ -37,10 +41,19 @@ def swap_grid(net, a: dict, b: dict) -> torch.Tensor:
     return (torch.cat(rows).clamp(-1, 1) + 1) / 2
 
 
+def _start_steps(meta: dict) -> dict:
+    """The stage-I steps a warm start already had (a continuation counts them too): a whole
+    model's header says ``stage1_steps``, a stage-I file's ``steps``."""
+    steps = str(meta.get("stage1_steps", meta.get("steps", "0")))
+    return {"steps": int(steps) if steps.isdigit() else 0}
+
+
 @user_errors
 def main(argv=None) -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--poses", default=None, help="annotation CSV of real poses: half the procedural people take them")
+    p.add_argument("--init", default=None, metavar="PATH",
+                   help="start from this checkpoint's stage I (a warm start; the discriminator starts afresh)")
     args = p.parse_args(argv)
     cfg = resolve_config(args)
     if args.dry_run:
@@ -49,12 +62,20 @@ def main(argv=None) -> int:
     d = Dist(args.device)
     tc, m = cfg.stage1, cfg.model
     torch.manual_seed(cfg.run.seed)  # identical initial weights on every rank
-    model = DisentangledPersonModel(cfg).to(d.device)
+    model = DisentangledPersonModel(cfg)
+    if args.init:
+        try:
+            init_from(model, args.init, ["stage1"])
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+    model.to(d.device)
     disc = ImageDiscriminator(m.disc_channels, (m.height, m.width)).to(d.device)
     net = d.wrap(model.stage1)
     opt_g = torch.optim.Adam(model.stage1.parameters(), tc.lr, betas=tc.betas)
     opt_d = torch.optim.Adam(disc.parameters(), tc.lr, betas=tc.betas)
     run = Run(args.out or f"runs/stage1-{cfg.name}", cfg, d.main, not args.no_progress)
+    before = kept_init_facts(run.dir, args.init, args.fresh, _start_steps) if args.init else {"steps": 0}
 
     start = 0
     if not args.fresh:
@@ -96,7 +117,8 @@ def main(argv=None) -> int:
     except Diverged as err:
         return run.diverged(err)
     run.close()
-    path = run.export(model, ["stage1"], "stage1.safetensors", extra={"steps": done})
+    extra = {"steps": before["steps"] + done} | ({"init": str(args.init), "init_steps": before["steps"]} if args.init else {})
+    path = run.export(model, ["stage1"], "stage1.safetensors", extra=extra)
     if d.main:
         print(f"stage I done: {path}", flush=True)
     d.close()

@@ -37,8 +37,8 @@ from dpg.keypoints import flip_keypoints
 from dpg.model import DisentangledPersonModel
 from dpg.training import critic_step, mapping_step
 from train.common import (
-    Diverged, Dist, Run, StepSampler, init_from, loader, lr_at, parser, resolve_config, set_lr, step_generator, to_device,
-    user_errors,
+    Diverged, Dist, Run, StepSampler, init_from, kept_init_facts, loader, lr_at, parser, resolve_config, set_lr, step_generator,
+    to_device, user_errors,
 )  # fmt: skip
 from train.data import flip_batch, pose_keypoints, stage1_dataset
 
@@ -81,18 +81,9 @@ def training_facts(meta: dict) -> dict:
 
 
 def warm_start_facts(run_dir, init: str, fresh: bool) -> dict:
-    """The training facts in ``init``'s header as they were when this run folder first
-    started from it (kept in ``init_facts.json``): a resumed or re-run continuation adds its
-    steps to the same start, even after its export has overwritten ``init``."""
-    kept = run_dir / "init_facts.json"
-    if kept.exists() and not fresh:
-        return json.loads(kept.read_text())
-    from dpg.checkpoint import read_metadata
-
-    facts = training_facts(read_metadata(init))
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    kept.write_text(json.dumps(facts, indent=1))
-    return facts
+    """The training facts of ``init`` as they were when this run folder first started from it
+    (``train.common.kept_init_facts``)."""
+    return kept_init_facts(run_dir, init, fresh, training_facts)
 
 
 def optimizers(model, cfg, factors) -> dict:
