@@ -179,3 +179,25 @@ def test_demo_exports_the_steps_really_run_and_continues_from_its_own_export(tmp
     assert meta["stage2_pose_extra_steps"] == "6" and meta["stage2_steps"] == "3" and meta["stage1_steps"] == "4"
     a, b = load_file(str(first)), load_file(str(second))
     assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("stage2.pose") and ".pose." not in k)
+
+
+def test_a_trainer_that_stops_on_bad_input_closes_its_process_group(monkeypatch):
+    import torch.distributed as dist
+
+    from dpg.errors import UserError
+    from train.common import user_errors
+
+    @user_errors
+    def raises(argv=None):
+        raise UserError("bad input")
+
+    @user_errors
+    def returns(argv=None):
+        return 1  # the trainers' early "print error; return 1" paths
+
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "29533")
+    for main in (raises, returns):
+        dist.init_process_group("gloo", rank=0, world_size=1)
+        assert main() == 1
+        assert not dist.is_initialized()

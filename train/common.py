@@ -322,7 +322,9 @@ def resume_error(path, err: Exception) -> UserError:
 
 def user_errors(main):
     """A trainer's ``main`` that reports bad input (``UserError``) and unwritable paths
-    (``OSError``) as one ``error:`` line and exit code 1, never a traceback."""
+    (``OSError``) as one ``error:`` line and exit code 1, never a traceback. Under
+    ``torchrun`` the process group is closed however ``main`` ends (its early ``return 1``
+    paths included), so a rank that stops on bad input leaves cleanly."""
 
     @functools.wraps(main)
     def wrapped(argv=None) -> int:
@@ -332,6 +334,9 @@ def user_errors(main):
             print(f"error: {err}", file=sys.stderr)
         except OSError as err:
             print(f"error: {path_problem(err)}: check the paths given (--out, --data, --init)", file=sys.stderr)
+        finally:
+            if dist.is_available() and dist.is_initialized():
+                dist.destroy_process_group()
         return 1
 
     return wrapped
