@@ -36,9 +36,9 @@ def fake_batch(cfg, n, device):
 
 def matmul_peak(device, size=2048, reps=10) -> tuple[float, str]:
     """FLOP/s of a square fp32 matrix product, and its precision. On CUDA the product runs in
-    TF32 when cuDNN's convolutions do (PyTorch's default: ``cudnn.allow_tf32``), so the step
-    and the peak are measured in the same arithmetic; a plain fp32 peak there sat below what the
-    step's TF32 convolutions achieved (a "fraction" of 2.1 on an H100)."""
+    TF32 when cuDNN's convolutions do (PyTorch's default: ``cudnn.allow_tf32``), the bulk of
+    the step's FLOPs (its few ``nn.Linear`` products stay fp32); a plain fp32 peak there sat
+    below what the step's TF32 convolutions achieved (a "fraction" of 2.1 on an H100)."""
     tf32 = device.type == "cuda" and torch.backends.cudnn.allow_tf32
     if device.type == "cuda":
         size = 8192  # large enough to reach the tensor cores' rate

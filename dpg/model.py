@@ -125,7 +125,7 @@ class DisentangledPersonModel(nn.Module):
     def drawn_pose_code(self, code: torch.Tensor) -> torch.Tensor:
         """Pose code ``[N, 32]`` -> the code of the keypoints it draws, ``E(D(code))`` ``[N, 32]``:
         what the pose of a person composed from ``code`` encodes to. Differentiable (the
-        visibilities straight-through), for the stage-II critic and for inversion."""
+        visibilities straight-through), for inversion (``PersonGenerator.invert``)."""
         return self.encode_pose(self.decode_pose(code))
 
     def map(self, factor: str, z: torch.Tensor) -> torch.Tensor:

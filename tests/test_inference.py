@@ -13,7 +13,7 @@ from dpg.data.synthetic import SyntheticPeople
 from dpg.errors import UserError
 from dpg.inference import PersonGenerator, resolve_checkpoint
 from dpg.keypoints import JOINTS
-from dpg.model import DisentangledPersonModel
+from dpg.model import DisentangledPersonModel, Factors
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,22 @@ def test_sampling_seeds_offsets_and_interpolation(gen):
     path = gen.interpolate(z1, z2, 5, "slerp", factors=("bg",))
     assert len(path) == 5 and torch.equal(path.fg[0], path.fg[4])
     torch.testing.assert_close(path.bg[0], gen.factor_from_z("bg", z1["bg"][None])[0])
+
+
+def test_inversion_fits_each_person_alone_and_restores_the_weights_flags(gen):
+    both = gen.sample(fg=[4, 7], bg=[5, 8], pose=[6, 9])
+    b = Factors(both.fg[1:], both.bg[1:], both.keypoints[1:])  # person B alone, the very same targets
+    gen.model.stage2.mappings["fg"].requires_grad_(False)  # a mixed set of flags, as a caller may leave them
+    flags = [p.requires_grad for p in gen.model.parameters()]
+    pair, one = gen.invert(both, iters=200), gen.invert(b, iters=200)
+    assert [p.requires_grad for p in gen.model.parameters()] == flags
+    gen.model.requires_grad_(True)
+    # person B's result does not depend on being inverted beside A (fg and bg: the targets are
+    # B's own numbers; the pose target is encoded in a batch, equal only up to rounding)
+    for f in ("fg", "bg"):
+        torch.testing.assert_close(pair.z[f][1:], one.z[f])
+        assert pair.residual[f][1] == pytest.approx(one.residual[f][0])
+    assert pair.z["fg"].shape[0] == 2
 
 
 def test_inversion_reaches_a_reachable_embedding(gen):

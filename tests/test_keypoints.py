@@ -128,3 +128,17 @@ def test_draw_skeleton_changes_pixels_on_the_body():
 def test_bad_shapes_are_refused():
     with pytest.raises(ValueError):
         K.pose_map(np.zeros((17, 3)), 128, 64)
+
+
+def test_visibility_threshold_passes_the_gradient_straight_through():
+    # values are thresholded as before; the gradient of a loss on the keypoints reaches the
+    # raw visibilities (the reference's binaryRound), which pose inversion relies on
+    vec = torch.zeros(2, 54)
+    vec[:, 36:] = torch.linspace(0.1, 0.9, 18)
+    vec.requires_grad_(True)
+    kp = K.keypoints_from_vector(vec, 128, 64)
+    assert set(kp[..., 2].unique().tolist()) == {0.0, 1.0}
+    kp[..., 2].sum().backward()
+    assert torch.equal(vec.grad[:, 36:], torch.ones(2, 18))
+    np_kp = K.keypoints_from_vector(vec.detach().numpy(), 128, 64)  # numpy: plain threshold
+    assert np.array_equal(np_kp[..., 2], kp[..., 2].detach().numpy())

@@ -49,10 +49,21 @@ def test_stage1_warm_start_continues_a_checkpoint_and_counts_its_steps(trained, 
         assert stage1.main(more) == 0
         meta = read_metadata(str(tmp_path / "more" / "stage1.safetensors"))
         assert (meta["steps"], meta["init_steps"]) == ("23", "20")
+    # --init added to a folder whose checkpoints never started from it: they resume, and the
+    # header counts no start's steps
+    plain = tmp_path / "plain"
+    assert stage1.main(TINY + ["--set", "stage1.steps=2", "--out", str(plain)]) == 0
+    assert stage1.main(TINY + ["--init", start, "--set", "stage1.steps=3", "--out", str(plain)]) == 0
+    meta = read_metadata(str(plain / "stage1.safetensors"))
+    assert (meta["steps"], meta["init_steps"]) == ("3", "0")
     capsys.readouterr()
     bad = ["--init", start, "--set", "model.channels=4", "--out", str(tmp_path / "bad")]
     assert stage1.main(TINY + bad) == 1
     assert "different model config" in capsys.readouterr().err
+    from train import demo
+
+    assert demo.main(["--preset", "tiny", "--restart", "pose", "--out", str(tmp_path / "d")]) == 1
+    assert "--restart goes with --from" in capsys.readouterr().err
 
 
 def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
@@ -181,10 +192,11 @@ def test_demo_exports_the_steps_really_run_and_continues_from_its_own_export(tmp
     assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("stage2.pose") and ".pose." not in k)
 
 
-def test_a_trainer_that_stops_on_bad_input_closes_its_process_group(monkeypatch):
+def test_a_trainer_that_stops_on_bad_input_closes_its_process_group(tmp_path, monkeypatch):
     import torch.distributed as dist
 
     from dpg.errors import UserError
+    from train import common
     from train.common import user_errors
 
     @user_errors
@@ -195,9 +207,13 @@ def test_a_trainer_that_stops_on_bad_input_closes_its_process_group(monkeypatch)
     def returns(argv=None):
         return 1  # the trainers' early "print error; return 1" paths
 
-    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
-    monkeypatch.setenv("MASTER_PORT", "29533")
-    for main in (raises, returns):
-        dist.init_process_group("gloo", rank=0, world_size=1)
+    for i, main in enumerate((raises, returns)):
+        dist.init_process_group("gloo", init_method=f"file://{tmp_path}/pg{i}", rank=0, world_size=1)
+        monkeypatch.setitem(common._GROUP, "ours", True)  # as Dist marks the group it opens under torchrun
         assert main() == 1
         assert not dist.is_initialized()
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path}/pg-other", rank=0, world_size=1)
+    try:  # a group someone else opened is not ours to close
+        assert raises() == 1 and dist.is_initialized()
+    finally:
+        dist.destroy_process_group()

@@ -62,6 +62,9 @@ def resolve_config(args) -> Config:
 # Devices and torchrun
 
 
+_GROUP = {"ours": False}  # whether Dist opened the process group (user_errors closes only that one)
+
+
 class Dist:
     """Rank bookkeeping; a single process when not launched by ``torchrun``."""
 
@@ -78,6 +81,7 @@ class Dist:
         self.device = device
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            _GROUP["ours"] = True
 
     @property
     def main(self) -> bool:
@@ -105,6 +109,7 @@ class Dist:
     def close(self) -> None:
         if self.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
+        _GROUP["ours"] = False
 
 
 def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
@@ -323,21 +328,24 @@ def resume_error(path, err: Exception) -> UserError:
 def user_errors(main):
     """A trainer's ``main`` that reports bad input (``UserError``) and unwritable paths
     (``OSError``) as one ``error:`` line and exit code 1, never a traceback. Under
-    ``torchrun`` the process group is closed however ``main`` ends (its early ``return 1``
-    paths included), so a rank that stops on bad input leaves cleanly."""
+    ``torchrun``, a rank that stops so (or by an early ``return 1``) closes the process group
+    ``Dist`` opened. A crash is left alone: closing a group while other ranks wait in a
+    collective can hang, and ``torchrun`` ends the other ranks anyway."""
 
     @functools.wraps(main)
     def wrapped(argv=None) -> int:
         try:
-            return main(argv)
+            rc = main(argv)
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
+            rc = 1
         except OSError as err:
             print(f"error: {path_problem(err)}: check the paths given (--out, --data, --init)", file=sys.stderr)
-        finally:
-            if dist.is_available() and dist.is_initialized():
-                dist.destroy_process_group()
-        return 1
+            rc = 1
+        if rc and _GROUP["ours"] and dist.is_initialized():
+            dist.destroy_process_group()
+            _GROUP["ours"] = False
+        return rc
 
     return wrapped
 
@@ -367,16 +375,23 @@ def init_from(model, path: str | None, stages, restart: tuple[str, ...] = ()) ->
     checkpoint.load_stages(model, path, stages, skip)
 
 
-def kept_init_facts(run_dir, init: str, fresh: bool, pick) -> dict:
+def kept_init_facts(run_dir, init: str, fresh: bool, pick, resumed: bool = False, write: bool = True) -> dict:
     """``pick(header)`` of the warm start ``init`` as it was when this run folder first started
     from it (kept in ``init_facts.json``): a resumed or re-run continuation adds its steps to
-    the same start, even after its export has overwritten ``init``."""
+    the same start, even after its export has overwritten ``init``. A run folder ``resumed``
+    from checkpoints that recorded no start never began from ``init``: ``pick({})``. Only the
+    main rank ``write``s (atomically, so another rank never reads half a file)."""
     kept = Path(run_dir) / "init_facts.json"
     if kept.exists() and not fresh:
         return json.loads(kept.read_text())
+    if resumed:
+        return pick({})
     facts = pick(checkpoint.read_metadata(init))
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    kept.write_text(json.dumps(facts, indent=1))
+    if write:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        tmp = kept.with_name(f".{kept.name}.tmp")
+        tmp.write_text(json.dumps(facts, indent=1))
+        os.replace(tmp, kept)
     return facts
 
 

@@ -71,6 +71,8 @@ def main(argv=None) -> int:
     unknown = set(stages) - {"pose_ae", "stage1", "stage2", "export"}
     if unknown or not stages:
         raise UserError(f"--stages {args.stages!r}: choose from pose_ae,stage1,stage2,export")
+    if args.restart and not (args.base and "stage2" in stages):
+        raise UserError("--restart goes with --from PATH and the stage2 stage: it restarts some of PATH's mappings")
     minutes = args.minutes.split(",")
     if len(minutes) != 3:
         raise UserError(f"--minutes {args.minutes!r}: give three budgets, for pose_ae,stage1,stage2 (0 = none), e.g. 5,40,10")

@@ -44,7 +44,7 @@ def swap_grid(net, a: dict, b: dict) -> torch.Tensor:
 def _start_steps(meta: dict) -> dict:
     """The stage-I steps a warm start already had (a continuation counts them too): a whole
     model's header says ``stage1_steps``, a stage-I file's ``steps``."""
-    steps = str(meta.get("stage1_steps", meta.get("steps", "0")))
+    steps = str(meta.get("stage1_steps", meta.get("steps", meta.get("step", "0"))))  # "step": a rotating checkpoint
     return {"steps": int(steps) if steps.isdigit() else 0}
 
 
@@ -75,7 +75,6 @@ def main(argv=None) -> int:
     opt_g = torch.optim.Adam(model.stage1.parameters(), tc.lr, betas=tc.betas)
     opt_d = torch.optim.Adam(disc.parameters(), tc.lr, betas=tc.betas)
     run = Run(args.out or f"runs/stage1-{cfg.name}", cfg, d.main, not args.no_progress)
-    before = kept_init_facts(run.dir, args.init, args.fresh, _start_steps) if args.init else {"steps": 0}
 
     start = 0
     if not args.fresh:
@@ -83,6 +82,7 @@ def main(argv=None) -> int:
         if start:
             disc.load_state_dict(state["discriminator"])
             print(f"resumed from step {start}", flush=True)
+    before = kept_init_facts(run.dir, args.init, args.fresh, _start_steps, start > 0, d.main) if args.init else {"steps": 0}
 
     try:
         data = stage1_dataset(cfg, args.data, "train", args.poses)

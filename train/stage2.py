@@ -80,10 +80,10 @@ def training_facts(meta: dict) -> dict:
     return {k: v for k, v in meta.items() if k in FACT_KEYS or (k.startswith("stage2_") and k.endswith("_steps"))}
 
 
-def warm_start_facts(run_dir, init: str, fresh: bool) -> dict:
+def warm_start_facts(run_dir, init: str, fresh: bool, resumed: bool = False, write: bool = True) -> dict:
     """The training facts of ``init`` as they were when this run folder first started from it
     (``train.common.kept_init_facts``)."""
-    return kept_init_facts(run_dir, init, fresh, training_facts)
+    return kept_init_facts(run_dir, init, fresh, training_facts, resumed, write)
 
 
 def optimizers(model, cfg, factors) -> dict:
@@ -152,7 +152,6 @@ def main(argv=None) -> int:
     model.stage1.requires_grad_(False)
     model.pose_ae.requires_grad_(False)
     run = Run(args.out or f"runs/stage2-{cfg.name}", cfg, d.main, not args.no_progress)
-    init_facts = warm_start_facts(run.dir, args.init_stage2, args.fresh) if args.init_stage2 else {}
     cache = run.dir / "embeddings.safetensors"
     # the cache is reused only for the same data and encoders: other --keypoints, --procedural,
     # or --init weights (a retrained stage I or pose auto-encoder) re-encode
@@ -172,6 +171,7 @@ def main(argv=None) -> int:
     opts = optimizers(model, cfg, factors)
     model.stage2.train()
     start = 0 if args.fresh else run.resume(model, ["stage2"], opts)[0]
+    init_facts = warm_start_facts(run.dir, args.init_stage2, args.fresh, start > 0, d.main) if args.init_stage2 else {}
     run.start(start, tc.steps)
     done = start
     try:
