@@ -369,10 +369,9 @@ class PersonGenerator:
         the thresholded visibilities between their jumps; fitting it from the pool's draws
         directly stalled at 12-25% for four of seven people), then rounds on
         ``E(D(Phi(z)))``, whose residual is reported: below 0.4% on ten sampled people (run to
-        convergence) where
-        the one-phase fit left 0.4-3.6%. The foreground and
-        background start from random draws (nearest starts made them worse, 1.3% against
-        0.84%) and fit ``Phi(z)`` directly."""
+        convergence) where the one-phase fit left 0.4-3.6%. The foreground and background
+        start from random draws (nearest starts made them worse, 1.3% against 0.84%) and fit
+        ``Phi(z)`` directly."""
         targets = {"fg": factors.fg, "bg": factors.bg}
         targets["pose"] = self.model.encode_pose(factors.keypoints).detach()
         zs, res = {}, {}
