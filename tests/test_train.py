@@ -217,3 +217,20 @@ def test_a_trainer_that_stops_on_bad_input_closes_its_process_group(tmp_path, mo
         assert raises() == 1 and dist.is_initialized()
     finally:
         dist.destroy_process_group()
+
+
+def test_stage2_pose_set_keeps_only_person_poses(tmp_path):
+    # the rule load_poses applies everywhere else: 6 or more of the 14 body joints; a row with
+    # fewer (an annotation of a cut-off person) would be learnt and sampled by the pose mapping
+    from dpg.config import tiny
+    from train.data import pose_keypoints
+
+    def row(name, joints):
+        ys = [4 + 2 * j if j < joints else -1 for j in range(18)]
+        xs = [3 if j < joints else -1 for j in range(18)]
+        return f"{name}:{ys}:{xs}\n"
+
+    path = tmp_path / "poses.csv"
+    path.write_text("name:keypoints_y:keypoints_x\n" + row("a.jpg", 14) + row("b.jpg", 3) + row("c.jpg", 6))
+    kp = pose_keypoints(tiny(), [str(path)], 0, "train")
+    assert kp.shape == (2, 18, 3) and (kp[:, :14, 2].sum(1) >= 6).all()
