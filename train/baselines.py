@@ -25,7 +25,6 @@ from dpg.baselines.dcgan import dcgan_step
 from dpg.baselines.vae import vae_step
 from dpg.checkpoint import config_json
 from dpg.config import override
-from dpg.errors import UserError
 from train.common import (
     Dist,
     Diverged,
@@ -148,12 +147,8 @@ def main(argv=None) -> int:
     if start:
         print(f"resumed from step {start}", flush=True)
 
-    try:
-        data = Images(stage1_dataset(cfg.data_config(), args.data, "train"))
-        held_set = stage1_dataset(cfg.data_config(), args.data, "val")
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    data = Images(stage1_dataset(cfg.data_config(), args.data, "train"))
+    held_set = stage1_dataset(cfg.data_config(), args.data, "val")
     n = 8
     held = torch.stack([held_set[i]["image"] for i in range(n)]).to(d.device)
     seeds = list(range(2 * n))

@@ -375,6 +375,12 @@ def init_from(model, path: str | None, stages, restart: tuple[str, ...] = ()) ->
     checkpoint.load_stages(model, path, stages, skip)
 
 
+def stage_steps(meta: dict, stage: str, default: str = "?") -> str:
+    """The steps a checkpoint header counts for ``stage``: a whole model says
+    ``<stage>_steps``, a one-stage file ``steps``."""
+    return str(meta.get(f"{stage}_steps", meta.get("steps", default)))
+
+
 def kept_init_facts(run_dir, init: str, fresh: bool, pick, resumed: bool = False, write: bool = True) -> dict:
     """``pick(header)`` of the warm start ``init`` as it was when this run folder first started
     from it (kept in ``init_facts.json``): a resumed or re-run continuation adds its steps to

@@ -14,7 +14,6 @@ import sys
 import torch
 
 from dpg.checkpoint import config_json
-from dpg.errors import UserError
 from dpg.keypoints import flip_keypoints, pose_vector
 from dpg.model import DisentangledPersonModel
 from dpg.training import pose_ae_step
@@ -34,11 +33,7 @@ def main(argv=None) -> int:
         return 0
     d = Dist(args.device)
     tc, m = cfg.pose_ae_train, cfg.model
-    try:
-        kp = pose_keypoints(cfg, args.keypoints, args.procedural, "train")
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    kp = pose_keypoints(cfg, args.keypoints, args.procedural, "train")
     kp = torch.cat([kp, flip_keypoints(kp, m.width)])
     vectors = pose_vector(kp, m.height, m.width).to(d.device)  # [P, 54]
     torch.manual_seed(cfg.run.seed)

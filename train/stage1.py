@@ -19,12 +19,11 @@ from torchvision.utils import save_image
 
 from dpg.checkpoint import config_json
 from dpg.discriminator import ImageDiscriminator
-from dpg.errors import UserError
 from dpg.model import DisentangledPersonModel
 from dpg.training import stage1_step
 from train.common import (
-    Diverged, Dist, Run, StepSampler, init_from, kept_init_facts, loader, lr_at, parser, resolve_config, set_lr, to_device,
-    user_errors,
+    Diverged, Dist, Run, StepSampler, init_from, kept_init_facts, loader, lr_at, parser, resolve_config, set_lr, stage_steps,
+    to_device, user_errors,
 )  # fmt: skip
 from train.data import stage1_dataset
 
@@ -42,9 +41,9 @@ def swap_grid(net, a: dict, b: dict) -> torch.Tensor:
 
 
 def _start_steps(meta: dict) -> dict:
-    """The stage-I steps a warm start already had (a continuation counts them too): a whole
-    model's header says ``stage1_steps``, a stage-I file's ``steps``."""
-    steps = str(meta.get("stage1_steps", meta.get("steps", meta.get("step", "0"))))  # "step": a rotating checkpoint
+    """The stage-I steps a warm start already had (a continuation counts them too); a
+    rotating checkpoint's header says ``step``."""
+    steps = stage_steps(meta, "stage1", meta.get("step", "0"))
     return {"steps": int(steps) if steps.isdigit() else 0}
 
 
@@ -64,11 +63,7 @@ def main(argv=None) -> int:
     torch.manual_seed(cfg.run.seed)  # identical initial weights on every rank
     model = DisentangledPersonModel(cfg)
     if args.init:
-        try:
-            init_from(model, args.init, ["stage1"])
-        except UserError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
+        init_from(model, args.init, ["stage1"])
     model.to(d.device)
     disc = ImageDiscriminator(m.disc_channels, (m.height, m.width)).to(d.device)
     net = d.wrap(model.stage1)
@@ -84,12 +79,8 @@ def main(argv=None) -> int:
             print(f"resumed from step {start}", flush=True)
     before = kept_init_facts(run.dir, args.init, args.fresh, _start_steps, start > 0, d.main) if args.init else {"steps": 0}
 
-    try:
-        data = stage1_dataset(cfg, args.data, "train", args.poses)
-        held = stage1_dataset(cfg, args.data, "val")
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    data = stage1_dataset(cfg, args.data, "train", args.poses)
+    held = stage1_dataset(cfg, args.data, "val")
     n = 8
     fixed = [to_device(torch.utils.data.default_collate([held[i + k * n] for i in range(n)]), d.device) for k in (0, 1)]
     sampler = StepSampler(len(data), tc.batch_size, cfg.run.seed, start, tc.steps, d.rank, d.world)

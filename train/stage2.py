@@ -31,14 +31,14 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from dpg.checkpoint import config_json
+from dpg.checkpoint import config_json, read_metadata
 from dpg.errors import UserError
 from dpg.keypoints import flip_keypoints
 from dpg.model import DisentangledPersonModel
 from dpg.training import critic_step, mapping_step
 from train.common import (
-    Diverged, Dist, Run, StepSampler, init_from, kept_init_facts, loader, lr_at, parser, resolve_config, set_lr, step_generator,
-    to_device, user_errors,
+    Diverged, Dist, Run, StepSampler, init_from, kept_init_facts, loader, lr_at, parser, resolve_config, set_lr, stage_steps,
+    step_generator, to_device, user_errors,
 )  # fmt: skip
 from train.data import flip_batch, pose_keypoints, stage1_dataset
 
@@ -121,33 +121,26 @@ def main(argv=None) -> int:
     tc = cfg.stage2
     torch.manual_seed(cfg.run.seed)
     model = DisentangledPersonModel(cfg)
-    try:
-        from dpg.checkpoint import read_metadata
-
-        need, supplied = {"stage1", "pose_ae"}, {}
-        for path in args.init:
-            meta = read_metadata(path)
-            held = set(meta["stages"].split(",")) & need
-            init_from(model, path, sorted(held))
-            need -= held
-            for stage in held:  # a one-stage file says "steps", a whole model "<stage>_steps"
-                supplied[f"{stage}_steps"] = meta.get(f"{stage}_steps", meta.get("steps", "?"))
-        if need:
-            raise UserError(f"stage II needs a frozen {' and '.join(sorted(need))}: pass --init with their checkpoints")
-        factors = model.factors if args.factors is None else [f.strip() for f in args.factors.split(",") if f.strip()]
-        unknown = [f for f in factors if f not in model.factors]
-        if unknown or not factors:
-            raise UserError(f"--factors {args.factors!r}: this model's factors are {','.join(model.factors)}")
-        restart = [f.strip() for f in (args.restart or "").split(",") if f.strip()]
-        if restart and not args.init_stage2:
-            raise UserError("--restart goes with --init-stage2 (without it every factor starts from scratch)")
-        if set(restart) - set(factors):
-            raise UserError(f"--restart {args.restart!r}: a restarted factor must be trained; --factors is {','.join(factors)}")
-        if args.init_stage2:
-            init_from(model, args.init_stage2, ["stage2"], tuple(restart))
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    need, supplied = {"stage1", "pose_ae"}, {}
+    for path in args.init:
+        meta = read_metadata(path)
+        held = set(meta["stages"].split(",")) & need
+        init_from(model, path, sorted(held))
+        need -= held
+        supplied |= {f"{stage}_steps": stage_steps(meta, stage) for stage in held}
+    if need:
+        raise UserError(f"stage II needs a frozen {' and '.join(sorted(need))}: pass --init with their checkpoints")
+    factors = model.factors if args.factors is None else [f.strip() for f in args.factors.split(",") if f.strip()]
+    unknown = [f for f in factors if f not in model.factors]
+    if unknown or not factors:
+        raise UserError(f"--factors {args.factors!r}: this model's factors are {','.join(model.factors)}")
+    restart = [f.strip() for f in (args.restart or "").split(",") if f.strip()]
+    if restart and not args.init_stage2:
+        raise UserError("--restart goes with --init-stage2 (without it every factor starts from scratch)")
+    if set(restart) - set(factors):
+        raise UserError(f"--restart {args.restart!r}: a restarted factor must be trained; --factors is {','.join(factors)}")
+    if args.init_stage2:
+        init_from(model, args.init_stage2, ["stage2"], tuple(restart))
     model.to(d.device).eval()
     model.stage1.requires_grad_(False)
     model.pose_ae.requires_grad_(False)
