@@ -150,7 +150,7 @@ def cmd_interpolate(args) -> int:
     if args.a and args.b:
         a, _, _ = load_person(gen, args.a)
         b, _, _ = load_person(gen, args.b)
-        fac, ia, ib = gen.inverse_interpolate(a, b, args.steps, args.method, factors)
+        fac, ia, ib = gen.inverse_interpolate(a, b, args.steps, args.method, factors, hops=args.hops)
         print("inversion residuals (|Phi(z) - e| / |e|): " + ", ".join(f"{f} {float(ia.residual[f][0]):.3f}/{float(ib.residual[f][0]):.3f}" for f in ia.z))
     else:
         z1 = {f: gen.noise(f, [args.seed_a])[0] for f in gen.factors}
@@ -167,7 +167,7 @@ def cmd_interpolate(args) -> int:
 def cmd_invert(args) -> int:
     gen = _generator(args)
     a, crop, _ = load_person(gen, args.a)
-    inv = gen.invert(a, iters=args.iters)
+    inv = gen.invert(a, iters=args.iters, hops=args.hops)
     fac = gen.interpolate({f: inv.z[f][0] for f in inv.z}, {f: inv.z[f][0] for f in inv.z}, 1)
     recon = gen.compose(gen.encode(crop[None], a.keypoints.cpu().numpy()))
     image = gen.compose(fac)
@@ -257,6 +257,8 @@ def register(sub) -> None:
     p.add_argument("--factor", default="all", choices=["all", "fg", "bg", "pose"])
     p.add_argument("--steps", type=count(2), default=8)
     p.add_argument("--method", default="lerp", choices=["lerp", "slerp"])
+    p.add_argument("--hops", type=count(0), default=20,
+                   help="basin hops after the fit while above 1%% (kick, refit, keep if better; default 20, 0 is fastest)")
     p.add_argument("--scale", type=count(1), default=2)
     p.set_defaults(func=cmd_interpolate)
 
@@ -264,6 +266,8 @@ def register(sub) -> None:
     _common(p)
     p.add_argument("a", help="PHOTO or IMAGE@KEYPOINTS.json")
     p.add_argument("--iters", type=count(1), default=1000, help="L-BFGS iterations at most (rounds of 100)")
+    p.add_argument("--hops", type=count(0), default=20,
+                   help="basin hops after the fit while above 1%% (kick, refit, keep if better; default 20, 0 is fastest)")
     p.add_argument("--scale", type=count(1), default=2)
     p.set_defaults(func=cmd_invert)
 

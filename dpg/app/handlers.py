@@ -39,6 +39,9 @@ from dpg.keypoints import BODY_PARTS, JOINTS
 
 MAX_STEPS = 24
 INVERT_ITERS = 300  # L-BFGS iterations per factor when inverting a photo (section 4.4; the pose up to twice): seconds on a CPU
+# No basin hops: they halve a photo's residual (fg 10% -> 6%) but cost ~15 s a photo on a CPU
+# (``PersonGenerator.invert``); the CLI's ``dpg invert`` and ``dpg interpolate --a --b`` take them.
+INVERT_HOPS = 0
 
 # A person standing upright, facing the camera, as fractions of (width, height): where a joint
 # the pose lacks appears when it is switched on (fitted to the joints the pose has).
@@ -293,7 +296,7 @@ def interpolate_photos(gen, s: Session, chosen, steps=8, method: str = "slerp"):
         if slot not in inverted:
             p = getattr(s, slot)
             fac = factors(gen, replace(s, fg=p["fg"], bg=p["bg"], keypoints=p["keypoints"]))
-            inv = gen.invert(fac, iters=INVERT_ITERS)
+            inv = gen.invert(fac, iters=INVERT_ITERS, hops=INVERT_HOPS)
             inverted[slot] = {
                 "z": {f: inv.z[f][0].cpu().tolist() for f in inv.z},
                 "residual": {f: float(inv.residual[f][0]) for f in inv.residual},
