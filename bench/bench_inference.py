@@ -40,11 +40,11 @@ def main() -> int:
     print(f"FIGURE inference.throughput_batch64: {64 / many:.0f} images/s")
     target = gen.sample(fg=7, bg=8, pose=9)  # a person the mapping can reach exactly
     t = time.perf_counter()
-    inv = gen.invert(target, iters=3000, tol=0.008)  # L-BFGS rounds until safely below 1%
+    inv = gen.invert(target, iters=3000, tol=0.008, hops=20)  # L-BFGS rounds, then basin hops, until safely below 1%
     took = time.perf_counter() - t
     worst = max(float(np.max(r)) for r in inv.residual.values())
     per = ", ".join(f"{f} {float(r[0]):.4f}" for f, r in inv.residual.items())
-    print(f"FIGURE inference.invert_seconds: {took:.2f}  (three factors; residuals {per})")
+    print(f"FIGURE inference.invert_seconds: {took:.2f}  (three factors, up to 20 basin hops each; residuals {per})")
     print(f"FIGURE inference.invert_max_residual: {worst:.4f}  (bar < 0.01 of the embedding norm)")
     return 0
 

@@ -134,8 +134,9 @@ def from_uint8(images: np.ndarray) -> torch.Tensor:
 
 
 # Basin hops after an inversion's fit (``PersonGenerator.invert``): the kick's std as a fraction
-# of the mapping's noise std, and the L-BFGS iterations of each refit. A kick of 0.15 stayed in
-# the same basin (3 of 8 people below 1%), 1.0 was a restart in all but name (3 of 8); 0.5: 8 of 8.
+# of the mapping's noise std, and the L-BFGS iterations of each refit. Tuned on the foregrounds
+# of eight sampled people (seeds 100-107, a one-start fit, 25 hops): a kick of 0.15 stayed in the
+# same basin (3 of 8 below 1%), 1.0 was a restart in all but name (3 of 8); 0.5: 8 of 8.
 HOP_KICK = 0.5
 HOP_ITERS = 300
 
@@ -350,12 +351,13 @@ class PersonGenerator:
         return (torch.sin((1 - t) * omega) * z1 + torch.sin(t * omega) * z2) / torch.sin(omega)
 
     def interpolate(self, z1: dict, z2: dict, steps: int = 8, method: str = "lerp", factors=None) -> Factors:
-        """Interpolate noise codes ``{factor: z [K]}``; factors not in ``factors`` stay at ``z1``."""
+        """Interpolate noise codes ``{factor: z [K]}``; factors not in ``factors`` stay at ``z1``
+        (``z2`` needs only the interpolated ones)."""
         factors = factors or self.factors
         out = {}
         for f in self.factors:
-            a, b = z1[f].reshape(-1), z2[f].reshape(-1)
-            path = self.blend(a, b, steps, method) if f in factors else a.expand(steps, -1)
+            a = z1[f].reshape(-1)
+            path = self.blend(a, z2[f].reshape(-1), steps, method) if f in factors else a.expand(steps, -1)
             out[f] = self.factor_from_z(f, path)
         return Factors(out["fg"], out.get("bg"), out["pose"])
 
@@ -390,33 +392,46 @@ class PersonGenerator:
         so L-BFGS stops at the foot of a fold, 1-3% from targets it could reach exactly. On twelve
         sampled people (``iters=1000``, ``tol=0.008``) no foreground fit ended below 1% (median
         2.3%) and 7 of 12 backgrounds did; with 20 hops 10 of 12 foregrounds (the others 1.04% and
-        1.06%) and all 12 backgrounds did, in 17 s a person for both on one CPU thread. Fresh random
-        restarts instead of kicks gained nothing (1.4-4.1%), nor did kicks as large as a draw. On an encoded photo, which no ``z``
-        reaches exactly, ten hops roughly halve the residual (fg 10-13% to 5-6%) for about 15 s
-        on a CPU; ``hops=0`` skips them where time matters more (the app).
+        1.06%) and all 12 backgrounds did, in 17 s a person for both on one CPU thread. Fresh
+        random restarts instead of kicks gained nothing (1.4-4.1%), nor did kicks as large as a
+        draw. On an encoded photo, which no ``z`` reaches exactly, every hop runs: ten roughly
+        halve the residual (fg 10-13% to 5-6%); one photo's three factors take 6 s without hops,
+        18 s with 10 and 25 s with 20 on a CPU. ``hops=0`` skips them where time matters more
+        (the app).
 
-        ``only`` names the factors to invert (default: all the model's); the result holds those."""
-        targets = {"fg": factors.fg, "bg": factors.bg}
-        targets["pose"] = self.model.encode_pose(factors.keypoints).detach()
+        ``only`` names the factors to invert (default: all the model's); the result holds those.
+        Each hop refits up to ``HOP_ITERS`` iterations, so ``iters`` bounds the first fit only."""
+        chosen = self._chosen_factors(only)
         zs, res = {}, {}
         params = list(self.model.parameters())
         flags = [q.requires_grad for q in params]
         self.model.requires_grad_(False)  # gradients for z alone
         try:
-            for f in ((only,) if isinstance(only, str) else only) or self.factors:
+            for f in chosen:
                 mapping = self._mapping(f)
                 near = None  # the pose's pool: draws [P, K] and their codes [P, K], shared by every person
                 if f == "pose" and pool > starts:
                     with torch.no_grad():
                         draws = mapping.noise(pool, torch.Generator().manual_seed(0)).to(self.device)
                         near = draws, mapping(draws)
-                found = [self._invert_one(f, mapping, e[None], iters, tol, starts, near, hops) for e in targets[f].detach()]
+                target = self.model.encode_pose(factors.keypoints) if f == "pose" else getattr(factors, f)
+                found = [self._invert_one(f, mapping, e[None], iters, tol, starts, near, hops) for e in target.detach()]
                 zs[f] = torch.cat([z for z, _ in found])
                 res[f] = np.array([r for _, r in found])
         finally:
             for q, flag in zip(params, flags):
                 q.requires_grad_(flag)
         return Inversion(zs, res)
+
+    def _chosen_factors(self, only) -> tuple[str, ...]:
+        """``invert``'s ``only`` as a tuple of this model's factor names (all of them for None)."""
+        if only is None:
+            return tuple(self.factors)
+        chosen = (only,) if isinstance(only, str) else tuple(only)
+        bad = [f for f in chosen if f not in self.factors]
+        if bad or not chosen:
+            raise UserError(f"cannot invert {', '.join(map(repr, bad)) or 'no factor'}: this model's factors are {', '.join(self.factors)}")
+        return chosen
 
     def _invert_one(self, f: str, mapping, e: torch.Tensor, iters: int, tol: float, starts: int, near=None, hops: int = 0):
         """One person's ``z`` ``[1, K]`` and relative residual for factor ``f`` (``invert``);
@@ -451,8 +466,11 @@ class PersonGenerator:
         return z, r
 
     def inverse_interpolate(self, a: Factors, b: Factors, steps: int = 8, method: str = "lerp", factors=None, **kw):
-        """Invert two people to noise, interpolate, decode. Returns ``(Factors, Inversion, Inversion)``."""
-        ia, ib = self.invert(a, **kw), self.invert(b, **kw)
+        """Invert two people to noise, interpolate, decode. Returns ``(Factors, Inversion, Inversion)``;
+        ``b`` is inverted only in the interpolated ``factors`` (the others stay ``a``'s)."""
+        if "only" in kw:
+            raise UserError("inverse_interpolate chooses the factors to invert from `factors`; leave out `only`")
+        ia, ib = self.invert(a, **kw), self.invert(b, only=factors, **kw)
         fac = self.interpolate({f: ia.z[f][0] for f in ia.z}, {f: ib.z[f][0] for f in ib.z}, steps, method, factors)
         return fac, ia, ib
 

@@ -44,10 +44,10 @@ def test_a_factor_seed_decides_that_factor_alone(gen):
 
 def test_pose_inversion_finds_the_bench_persons_pose(gen):
     # the bench person (pose seed 9): fitting Phi(z) alone to the code of its keypoints stalled
-    # at 2.3%; fitting the code of the keypoints z draws, E(D(Phi(z))), gets below 1%, and the
-    # keypoints drawn from the found z are the target's to a pixel
+    # at 2.3%; fitting the code of the keypoints z draws, E(D(Phi(z))), then basin hops, gets
+    # below 1%, and the keypoints drawn from the found z are the target's to a pixel
     target = gen.sample(fg=7, bg=8, pose=9)
-    inv = gen.invert(target, iters=300, tol=0.008)
+    inv = gen.invert(target, iters=300, tol=0.008, hops=20, only="pose")
     assert inv.residual["pose"][0] < 0.01
     drawn = gen.factor_from_z("pose", inv.z["pose"])  # [1, 18, 3]
     assert torch.equal(drawn[..., 2], target.keypoints[..., 2])  # the same joints visible
@@ -59,6 +59,6 @@ def test_basin_hops_take_a_stalled_foreground_below_one_percent(gen):
     # std and refitting (keeping only what is better) gets it below 1%
     target = gen.sample(fg=101, bg=101, pose=101)
     plain = gen.invert(target, iters=300, tol=0.008, hops=0, only="fg")
-    hopped = gen.invert(target, iters=300, tol=0.008, hops=20, only="fg")
+    hopped = gen.invert(target, iters=300, tol=0.008, hops=40, only="fg")  # 11-15 hops here; room for other CPUs
     assert set(hopped.residual) == {"fg"}
     assert plain.residual["fg"][0] > 0.01 > hopped.residual["fg"][0]

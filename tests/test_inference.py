@@ -123,14 +123,32 @@ def test_commands_write_their_files(ckpt, tmp_path):
     assert dpg(["transfer", specs[0], "--pose-json", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x"), *c]) == 1
 
 
-def test_basin_hops_keep_only_what_is_better_and_repeat_exactly(gen):
+def test_basin_hops_keep_only_what_is_better_and_repeat_exactly(gen, monkeypatch):
+    import dpg.inference
+
     target = gen.sample(fg=4, bg=5, pose=6)
-    plain = gen.invert(target, iters=100, tol=1e-6, hops=0, only=("fg", "bg"))
-    hopped = gen.invert(target, iters=100, tol=1e-6, hops=3, only=("fg", "bg"))
-    again = gen.invert(target, iters=100, tol=1e-6, hops=3, only=("fg", "bg"))
-    assert set(hopped.z) == {"fg", "bg"}
+    kw = dict(iters=100, tol=1e-6, only=("fg", "bg"))
+    runs = [gen.invert(target, hops=h, **kw) for h in range(4)]
+    assert set(runs[3].z) == {"fg", "bg"}
     for f in ("fg", "bg"):
-        assert hopped.residual[f][0] < plain.residual[f][0]  # here both gain (fg 0.20% -> 0.04%)
-        assert torch.equal(hopped.z[f], again.z[f])  # the kicks are seeded
-    with pytest.raises(UserError, match="no hair factor"):
-        gen.invert(target, only="hair")
+        r = [float(inv.residual[f][0]) for inv in runs]
+        assert r[3] < r[0] and all(b <= a for a, b in zip(r, r[1:]))  # never worse (fg 0.20% -> 0.04%)
+        assert torch.equal(runs[3].z[f], gen.invert(target, hops=3, **kw).z[f])  # the kicks are seeded
+    # kicks far out of the mapping's range only refit worse: every one is dropped, z stays the fit's
+    monkeypatch.setattr(dpg.inference, "HOP_KICK", 100.0)
+    wild = gen.invert(target, hops=3, **kw)
+    for f in ("fg", "bg"):
+        assert torch.equal(wild.z[f], runs[0].z[f])
+    with pytest.raises(UserError, match="cannot invert 'hair'.*fg, bg, pose"):
+        gen.invert(target, only=("fg", "hair"))
+    with pytest.raises(UserError, match="no factor"):
+        gen.invert(target, only=())
+
+
+def test_inverse_interpolation_inverts_the_second_person_in_its_factors_only(gen):
+    a, b = gen.sample(fg=1, bg=2, pose=3), gen.sample(fg=4, bg=5, pose=6)
+    fac, ia, ib = gen.inverse_interpolate(a, b, steps=3, factors=("fg",), iters=100, hops=0)
+    assert set(ia.z) == {"fg", "bg", "pose"} and set(ib.z) == {"fg"}
+    torch.testing.assert_close(fac.bg[0], fac.bg[2])  # the background stays a's
+    with pytest.raises(UserError, match="leave out `only`"):
+        gen.inverse_interpolate(a, b, only="fg")
