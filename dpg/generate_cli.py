@@ -26,6 +26,13 @@ def _generator(args):
     return PersonGenerator.from_checkpoint(args.checkpoint, args.device)
 
 
+def _hops(p):
+    """``--hops`` of the commands that invert a person (``PersonGenerator.invert``)."""
+    p.add_argument("--hops", type=count(0), default=20,
+                   help="basin hops after the fit while above 1%% (kick, refit up to 300 iterations, keep if better; "
+                        "default %(default)s: about 20 s more a photo on a CPU; 0 is fastest)")
+
+
 def _common(p):
     p.add_argument("--checkpoint", default=None, help="weights: a .safetensors path or a Hub repo id (default: bundled)")
     p.add_argument("--out", default="out", help="output folder (default: out)")
@@ -257,9 +264,7 @@ def register(sub) -> None:
     p.add_argument("--factor", default="all", choices=["all", "fg", "bg", "pose"])
     p.add_argument("--steps", type=count(2), default=8)
     p.add_argument("--method", default="lerp", choices=["lerp", "slerp"])
-    p.add_argument("--hops", type=count(0), default=20,
-                   help="basin hops after the fit while above 1%% (kick, refit up to 300 iterations, keep if better; "
-                        "default %(default)s: about 20 s more a photo on a CPU; 0 is fastest)")
+    _hops(p)
     p.add_argument("--scale", type=count(1), default=2)
     p.set_defaults(func=cmd_interpolate)
 
@@ -267,9 +272,7 @@ def register(sub) -> None:
     _common(p)
     p.add_argument("a", help="PHOTO or IMAGE@KEYPOINTS.json")
     p.add_argument("--iters", type=count(1), default=1000, help="L-BFGS iterations of the fit, at most (rounds of 100; each hop adds its own)")
-    p.add_argument("--hops", type=count(0), default=20,
-                   help="basin hops after the fit while above 1%% (kick, refit up to 300 iterations, keep if better; "
-                        "default %(default)s: about 20 s more a photo on a CPU; 0 is fastest)")
+    _hops(p)
     p.add_argument("--scale", type=count(1), default=2)
     p.set_defaults(func=cmd_invert)
 

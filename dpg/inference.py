@@ -401,14 +401,16 @@ class PersonGenerator:
 
         ``only`` names the factors to invert (default: all the model's); the result holds those.
         Each hop refits up to ``HOP_ITERS`` iterations, so ``iters`` bounds the first fit only."""
-        chosen = self._chosen_factors(only)
+        chosen = (only,) if isinstance(only, str) else tuple(self.factors if only is None else only)
+        if not chosen:
+            raise UserError(f"nothing to invert: name at least one of this model's factors ({', '.join(self.factors)})")
+        mappings = {f: self._mapping(f) for f in chosen}  # every name checked before any fitting
         zs, res = {}, {}
         params = list(self.model.parameters())
         flags = [q.requires_grad for q in params]
         self.model.requires_grad_(False)  # gradients for z alone
         try:
-            for f in chosen:
-                mapping = self._mapping(f)
+            for f, mapping in mappings.items():
                 near = None  # the pose's pool: draws [P, K] and their codes [P, K], shared by every person
                 if f == "pose" and pool > starts:
                     with torch.no_grad():
@@ -422,16 +424,6 @@ class PersonGenerator:
             for q, flag in zip(params, flags):
                 q.requires_grad_(flag)
         return Inversion(zs, res)
-
-    def _chosen_factors(self, only) -> tuple[str, ...]:
-        """``invert``'s ``only`` as a tuple of this model's factor names (all of them for None)."""
-        if only is None:
-            return tuple(self.factors)
-        chosen = (only,) if isinstance(only, str) else tuple(only)
-        bad = [f for f in chosen if f not in self.factors]
-        if bad or not chosen:
-            raise UserError(f"cannot invert {', '.join(map(repr, bad)) or 'no factor'}: this model's factors are {', '.join(self.factors)}")
-        return chosen
 
     def _invert_one(self, f: str, mapping, e: torch.Tensor, iters: int, tol: float, starts: int, near=None, hops: int = 0):
         """One person's ``z`` ``[1, K]`` and relative residual for factor ``f`` (``invert``);
