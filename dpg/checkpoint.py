@@ -33,6 +33,10 @@ def _atomic(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        # mkstemp makes the file 0600: shipped weights and checkpoints must be readable by others
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -72,8 +76,51 @@ def read_metadata(path, expected: str = FORMAT, kind: str = "dpg") -> dict:
     return meta
 
 
+def header_config(meta: dict, path) -> Config:
+    """The ``Config`` in a checkpoint header, or a ``UserError`` for a damaged one."""
+    try:
+        cfg = Config.from_json(meta["config"])
+        from dpg.config import check
+
+        check(cfg)
+        return cfg
+    except (KeyError, ValueError, TypeError, AttributeError, RecursionError) as err:
+        what = "no config" if isinstance(err, KeyError) else f"a damaged config ({str(err)[:120]})"
+        raise UserError(f"{path} has {what} in its header; use a checkpoint written by dpg") from None
+
+
 def load_config(path) -> Config:
-    return Config.from_json(read_metadata(path)["config"])
+    return header_config(read_metadata(path), path)
+
+
+def check_shapes(path, cfg: Config, stages) -> None:
+    """Every tensor of ``stages`` in ``path`` has the shape ``cfg``'s model gives it, checked on
+    the meta device before anything is allocated (a header claiming ``model.channels=4096``
+    would otherwise allocate gigabytes first)."""
+    from dpg.model import DisentangledPersonModel
+
+    with torch.device("meta"):
+        ghost = DisentangledPersonModel(cfg)
+    expected = {f"{s}.{k}": tuple(v.shape) for s in stages for k, v in getattr(ghost, s).state_dict().items()}
+    with safe_open(str(path), framework="pt") as f:
+        held = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    wrong = [k for k, shape in expected.items() if k in held and held[k] != shape]
+    missing = [k for k in expected if k not in held]
+    if wrong or missing:
+        raise UserError(
+            f"{path}: its tensors do not fit the config in its header (wrong shape {wrong[:3]}, missing "
+            f"{missing[:3]}); the file is damaged or was edited: use a checkpoint written by dpg"
+        )
+
+
+def check_finite(state: dict, path) -> None:
+    """Refuse weights with NaN or infinite values (a damaged file, or a run that diverged)."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise UserError(
+            f"{path} holds NaN or infinite weights ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}): the file "
+            "is damaged or came from a run that diverged; use another checkpoint (the bundled one is assets/dpg-demo.safetensors)"
+        )
 
 
 def load_model(path, device="cpu", stages=None):
@@ -84,11 +131,15 @@ def load_model(path, device="cpu", stages=None):
     from dpg.model import DisentangledPersonModel
 
     meta = read_metadata(path)
-    cfg = Config.from_json(meta["config"])
+    cfg = header_config(meta, path)
     held = [s for s in meta.get("stages", "").split(",") if s]
+    unknown = [s for s in held if s not in STAGES]
+    if unknown:
+        raise UserError(f"{path} declares unknown stages {unknown}; use a checkpoint written by dpg")
     missing_stage = [s for s in (stages or []) if s not in held]
     if missing_stage:
         raise UserError(f"{path} holds {', '.join(held)} but {', '.join(missing_stage)} is needed: train that stage first")
+    check_shapes(path, cfg, held)
     model = DisentangledPersonModel(cfg)
     load_stages(model, path, held)
     with safe_open(str(path), framework="pt") as f:
@@ -104,6 +155,7 @@ def load_stages(model, path, stages, skip: tuple[str, ...] = ()) -> None:
     ``skip`` (e.g. ``stage2.mappings.pose.``) are left out on both sides: those parts keep the
     model's own weights."""
     state = {k: v for k, v in load_file(str(path)).items() if not k.startswith(tuple(skip))}
+    check_finite({k: v for k, v in state.items() if k.split(".", 1)[0] in stages}, path)
     for stage in stages:
         module = getattr(model, stage)
         prefix = f"{stage}."

@@ -30,13 +30,16 @@ def _whole_number(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
-def count(minimum: int = 1):
-    """An argparse ``type``: an integer of at least ``minimum`` (a count of people, steps...)."""
+def count(minimum: int = 1, maximum: int | None = None):
+    """An argparse ``type``: an integer of at least ``minimum`` (a count of people, steps...)
+    and, where given, at most ``maximum``."""
 
     def parse(text: str) -> int:
         value = _whole_number(text)
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{value} is too small: at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{value} is too large: at most {maximum}")
         return value
 
     parse.__name__ = "count"  # argparse names the type in its messages

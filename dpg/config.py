@@ -256,6 +256,8 @@ def check(cfg, prefix: str = "") -> None:
         key, value = prefix + f.name, getattr(cfg, f.name)
         if dataclasses.is_dataclass(value):
             check(value, key + ".")
+        elif isinstance(value, float) and value in (float("inf"), float("-inf")) and f.name != "max_minutes":
+            raise ValueError(f"{key}={value}: give a finite number")
         elif f.name in AT_LEAST_ONE and value < 1:
             raise ValueError(f"{key}={value}: must be at least 1")
         elif f.name in AT_LEAST_ZERO and value < 0:

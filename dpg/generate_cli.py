@@ -20,6 +20,13 @@ from dpg.cli import count, seed
 from dpg.errors import UserError
 
 
+# Written PNGs are upscaled at most this much (a 128x64 person at 16x is 2048x1024 pixels).
+MAX_SCALE = 16
+# `dpg sample -n` at most (one PNG each) and how many are composed at once (bounded memory).
+MAX_SAMPLES = 100_000
+SAMPLE_BATCH = 64
+
+
 def _generator(args):
     from dpg.inference import PersonGenerator
 
@@ -60,11 +67,15 @@ def read_keypoints(path: str) -> np.ndarray:
     """Keypoints ``[18, 3]`` from ``dpg keypoints --json`` output or an OpenPose JSON."""
     try:
         data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise UserError(f"cannot read keypoints from {path}: {err}") from None
+    except RecursionError:  # 100,000 nested brackets
+        raise UserError(f"{path} nests its lists too deeply to be a keypoints file") from None
     if isinstance(data, list):
         data = data[0] if data else {}
     if isinstance(data, dict) and "keypoints" in data:
+        if _holds_bool(data["keypoints"]):
+            raise UserError(f"{path}: 'keypoints' holds true/false where numbers belong; rows are [x, y, visible] numbers")
         try:
             kp = np.asarray(data["keypoints"], dtype=np.float32)
         except (TypeError, ValueError):  # text, or rows of different lengths
@@ -82,6 +93,12 @@ def read_keypoints(path: str) -> np.ndarray:
             raise UserError(f"{path}: the OpenPose file lists no person")
         return people[0]
     raise UserError(f"{path} is neither a dpg keypoints file nor an OpenPose JSON")
+
+
+def _holds_bool(value, depth: int = 0) -> bool:
+    if isinstance(value, bool):
+        return True
+    return isinstance(value, list) and depth < 3 and any(_holds_bool(v, depth + 1) for v in value)
 
 
 def load_person(gen, spec: str):
@@ -107,11 +124,18 @@ def cmd_sample(args) -> int:
     seeds = {f: [getattr(args, f"{f}_seed") + i * (f not in args.fix) for i in range(n)] for f in ("fg", "bg", "pose")}
     if "bg" not in gen.factors:
         seeds["bg"] = None
-    factors = gen.sample(fg=seeds["fg"], bg=seeds["bg"], pose=seeds["pose"])
-    images = gen.compose(factors)
-    paths = _save(images, Path(args.out), "sample", args.scale)
-    _save(_strip(images)[None], Path(args.out), "sample-strip", args.scale)
-    print(f"wrote {len(paths)} samples to {args.out}")
+    out = Path(args.out)
+    paths, strip = [], []
+    for lo in range(0, n, SAMPLE_BATCH):  # bounded memory whatever -n is
+        part = {f: None if v is None else v[lo : lo + SAMPLE_BATCH] for f, v in seeds.items()}
+        images = gen.compose(gen.sample(fg=part["fg"], bg=part["bg"], pose=part["pose"]))
+        for i, img in enumerate(images):
+            stem = "sample" if n == 1 else f"sample-{lo + i:0{max(3, len(str(n - 1)))}d}"
+            paths += _save(img[None], out, stem, args.scale)
+        if lo == 0:
+            strip = images[:SAMPLE_BATCH]
+    _save(_strip(strip)[None], out, "sample-strip", args.scale)
+    print(f"wrote {len(paths)} samples to {args.out}" + (f" (the strip shows the first {len(strip)})" if n > len(strip) else ""))
     return 0
 
 
@@ -229,12 +253,13 @@ def cmd_virtual_market(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("sample", help="sample people from noise, one seed per factor")
     _common(p)
-    p.add_argument("-n", type=count(1), default=8, help="how many people (default 8)")
+    p.add_argument("-n", type=count(1, MAX_SAMPLES), default=8,
+                   help=f"how many people (default 8, at most {MAX_SAMPLES:,}; composed {SAMPLE_BATCH} at a time)")
     p.add_argument("--fg-seed", type=seed, default=0)
     p.add_argument("--bg-seed", type=seed, default=0)
     p.add_argument("--pose-seed", type=seed, default=0)
     p.add_argument("--fix", nargs="*", default=[], choices=["fg", "bg", "pose"], help="factors kept the same across the n people")
-    p.add_argument("--scale", type=count(1), default=2, help="nearest-neighbour upscaling of the written PNGs")
+    p.add_argument("--scale", type=count(1, MAX_SCALE), default=2, help="nearest-neighbour upscaling of the written PNGs")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("swap", help="take factors (or body parts) of person B into person A")
@@ -243,7 +268,7 @@ def register(sub) -> None:
     p.add_argument("b", help="PHOTO or IMAGE@KEYPOINTS.json")
     p.add_argument("--factors", nargs="+", default=["bg"], choices=["fg", "bg", "pose"])
     p.add_argument("--parts", nargs="+", default=None, help="swap body-ROI embeddings instead, e.g. upper_body")
-    p.add_argument("--scale", type=count(1), default=2)
+    p.add_argument("--scale", type=count(1, MAX_SCALE), default=2)
     p.set_defaults(func=cmd_swap)
 
     p = sub.add_parser("transfer", help="pose transfer: A's appearance in another pose")
@@ -252,7 +277,7 @@ def register(sub) -> None:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--pose", help="a PHOTO (or IMAGE@KEYPOINTS.json) whose pose to use")
     g.add_argument("--pose-json", help="a keypoints file (dpg keypoints --json, or OpenPose JSON) in the model's pixels")
-    p.add_argument("--scale", type=count(1), default=2)
+    p.add_argument("--scale", type=count(1, MAX_SCALE), default=2)
     p.set_defaults(func=cmd_transfer)
 
     p = sub.add_parser("interpolate", help="interpolate between two seeds, or two people (inverse interpolation)")
@@ -265,7 +290,7 @@ def register(sub) -> None:
     p.add_argument("--steps", type=count(2), default=8)
     p.add_argument("--method", default="lerp", choices=["lerp", "slerp"])
     _hops(p)
-    p.add_argument("--scale", type=count(1), default=2)
+    p.add_argument("--scale", type=count(1, MAX_SCALE), default=2)
     p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser("invert", help="find the noise codes of a person (section 4.4)")
@@ -273,7 +298,7 @@ def register(sub) -> None:
     p.add_argument("a", help="PHOTO or IMAGE@KEYPOINTS.json")
     p.add_argument("--iters", type=count(1), default=1000, help="L-BFGS iterations of the fit, at most (rounds of 100; each hop adds its own)")
     _hops(p)
-    p.add_argument("--scale", type=count(1), default=2)
+    p.add_argument("--scale", type=count(1, MAX_SCALE), default=2)
     p.set_defaults(func=cmd_invert)
 
     p = sub.add_parser("virtual-market", help="a Virtual Market re-ID set in Market-1501 layout (section 4.6)")

@@ -330,8 +330,13 @@ class PersonGenerator:
         return replace(a, fg=fa.flatten(1))
 
     def with_pose(self, a: Factors, keypoints: np.ndarray) -> Factors:
-        """Pose transfer: ``a``'s appearance in the pose ``keypoints`` ``[N or 1, 18, 3]``."""
-        kp = torch.as_tensor(np.asarray(keypoints, dtype=np.float32), device=self.device).reshape(-1, 18, 3)
+        """Pose transfer: ``a``'s appearance in the pose ``keypoints`` ``[N or 1, 18, 3]``.
+        A pose with no usable joint is refused (``dpg.keypoints.require_pose``)."""
+        from dpg.keypoints import require_pose
+
+        rows = np.asarray(keypoints, dtype=np.float32).reshape(-1, 18, 3)
+        rows = np.stack([require_pose(k, self.height, self.width) for k in rows])
+        kp = torch.as_tensor(rows, device=self.device)
         if kp.shape[0] == 1 and len(a) > 1:
             kp = kp.expand(len(a), 18, 3)
         return Factors(a.fg, a.bg, kp)

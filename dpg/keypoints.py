@@ -91,6 +91,38 @@ def _check_keypoints(kp) -> None:
 # Pose map (decoder input)
 
 
+def require_pose(keypoints, height: int, width: int, where: str = "the pose") -> np.ndarray:
+    """A pose the decoder can draw a person in, or ``UserError`` saying what to fix.
+
+    ``keypoints`` ``[18, 3]`` ``(x, y, v)``. A joint is usable when it is finite, visible
+    (``v > 0.5``) and inside the ``height x width`` picture; at least one must be, and two or
+    more must not all sit on one point (no body can be drawn from them). Without this, a pose
+    of all ``[0, 0, 0]``, of joints at -500, of visibility 0.4 or of NaN decoded as a person who
+    vanished, with exit code 0. Returns the keypoints as float32 ``[18, 3]`` with ``v`` in {0, 1}.
+    """
+    from dpg.errors import UserError
+
+    try:
+        kp = np.array(keypoints, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise UserError(f"{where}: keypoints must be 18 rows of [x, y, visible] numbers") from None
+    if kp.shape != (NUM_JOINTS, 3):
+        raise UserError(f"{where}: keypoints must be 18 rows of [x, y, visible], got shape {list(kp.shape)}")
+    finite = np.isfinite(kp).all(axis=1)
+    inside = (kp[:, 0] >= 0) & (kp[:, 0] <= width - 1) & (kp[:, 1] >= 0) & (kp[:, 1] <= height - 1)
+    usable = finite & (np.nan_to_num(kp[:, 2]) > 0.5) & inside
+    if not usable.any():
+        raise UserError(
+            f"{where} has no usable joint: a joint needs a visibility of 1 and a place inside the "
+            f"{width}x{height} picture (x 0..{width - 1}, y 0..{height - 1}); missing joints are [0, 0, 0]"
+        )
+    if usable.sum() >= 2 and np.ptp(kp[usable, :2], axis=0).max() < 1:
+        raise UserError(f"{where} puts all its {int(usable.sum())} joints on one point; no body can be drawn from it")
+    kp = np.where(usable[:, None], kp, 0).astype(np.float32)
+    kp[:, 2] = usable
+    return kp
+
+
 def pose_map(
     keypoints: torch.Tensor | np.ndarray,
     height: int,

@@ -85,13 +85,12 @@ def test_nan_loss_stops_with_the_step_named_and_keeps_the_last_checkpoint(tmp_pa
 
     def poisoned(*args, **kw):
         stats = real(*args, **kw)
-        return {**stats, "l1": float("nan")} if args[6] == 7 else stats
-
+        return {**stats, "l1": float("nan")} if args[6] == 7 else stats  # index 7: the 8th step, numbered from 1 as the log does
     monkeypatch.setattr(stage1, "stage1_step", poisoned)
     rc = stage1.main(TINY + ["--set", "run.checkpoint_every=5", "--out", str(tmp_path / "r")])
     assert rc == 1
     err = capsys.readouterr().err
-    assert "step 7" in err and "last good checkpoint is step 5" in err
+    assert "at step 8" in err and "last good checkpoint is step 5" in err
     assert (tmp_path / "r" / "checkpoints" / "ckpt-0000005.safetensors").exists()
 
 

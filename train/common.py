@@ -191,7 +191,8 @@ class Run:
         if main:
             (self.dir / "checkpoints").mkdir(parents=True, exist_ok=True)
             (self.dir / "samples").mkdir(exist_ok=True)
-            (self.dir / "config.json").write_text(checkpoint.config_json(cfg) + "\n")
+            for stale in (self.dir / "checkpoints").glob(".ckpt-*.tmp"):  # a write cut short by a kill
+                stale.unlink(missing_ok=True)
 
     def end_of_step(self, done: int, total: int, save) -> bool:
         """After step ``done``: checkpoint when due (``save(done)``); returns True when the run
@@ -217,6 +218,17 @@ class Run:
 
     # -- logging
     def start(self, first: int, total: int) -> None:
+        """The run begins at step ``first`` (after any resume): write ``config.json`` now (a
+        refused resume leaves the folder's own), and drop ``stats.jsonl`` rows past ``first``
+        (logged after the checkpoint resumed from, and about to be logged again)."""
+        if self.main:
+            (self.dir / "config.json").write_text(checkpoint.config_json(self.cfg) + "\n")
+            stats = self.dir / "stats.jsonl"
+            if stats.exists():
+                rows = stats.read_text().splitlines()
+                kept = [r for r in rows if r.strip() and json.loads(r).get("step", 0) <= first]
+                if len(kept) != len(rows):
+                    stats.write_text("".join(r + "\n" for r in kept))
         if self.main and self.progress:
             from tqdm import tqdm
 
@@ -226,7 +238,7 @@ class Run:
         """Check every loss is finite (``Diverged`` otherwise), then record the step."""
         bad = [k for k, v in stats.items() if not math.isfinite(v)]
         if bad:
-            raise Diverged(f"loss {', '.join(bad)} became {stats[bad[0]]} at step {step}")
+            raise Diverged(f"loss {', '.join(bad)} became {stats[bad[0]]} at step {step + 1}")
         if self.bar is not None:
             self.bar.update(1)
         if not self.main or (step + 1) % every:
@@ -284,6 +296,7 @@ class Run:
 
     def save(self, step: int, model, stages, optimizers: dict, extra_state: dict | None = None) -> None:
         """Write weights then state for ``step`` and drop all but the newest ``keep``."""
+        check_weights(model, stages, step)  # every rank: the same weights, the same verdict
         if not self.main:
             return
         checkpoint.save_weights(self.weights_path(step), model, self.cfg, stages, extra={"step": step})
@@ -316,6 +329,21 @@ class Run:
         if self.main:
             checkpoint.save_weights(path, model, self.cfg, stages, extra=extra)
         return path
+
+
+# Weights of a healthy run stay far below this; a learning rate of 1e30 took them to 1e30
+# within a step while every loss was still finite.
+BLOWN_UP = 1e4
+
+
+def check_weights(model, stages, step: int) -> None:
+    """``Diverged`` when a weight about to be checkpointed is NaN, infinite or blown up, so
+    the last good checkpoint stays good."""
+    for stage in stages:
+        for name, p in getattr(model, stage).named_parameters():
+            if not torch.isfinite(p).all() or p.detach().abs().max() > BLOWN_UP:
+                top = p.detach().abs().max().item()
+                raise Diverged(f"weight {stage}.{name} reached {top:.3g} by step {step}")
 
 
 def resume_error(path, err: Exception) -> UserError:
@@ -361,7 +389,7 @@ def init_from(model, path: str | None, stages, restart: tuple[str, ...] = ()) ->
     missing = [s for s in stages if s not in held]
     if missing:
         raise UserError(f"{path} does not hold {', '.join(missing)}; train that stage first")
-    saved = Config.from_json(meta["config"])
+    saved = checkpoint.header_config(meta, path)
     if saved.model != model.cfg.model and "stage1" in stages:
         raise UserError(f"{path} was trained with a different model config (preset {saved.name}); use --preset {saved.name}")
     if "stage2" in stages:

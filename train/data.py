@@ -55,6 +55,17 @@ def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None 
         raise UserError(f"--data {root} is not a folder: pass a Market-1501 or DeepFashion root")
     real = "train" if split == "train" else "test"
     flip = cfg.stage1.flip_prob if split == "train" else 0.0
+    from dpg.data.prepare import read_info
+
+    info = read_info(root)
+    if info is not None:  # a folder of `dpg prepare`: Market-1501's layout at its own size
+        from dpg.data.market import MarketDataset
+
+        size = tuple(info["size"])
+        if size != (m.height, m.width):
+            raise UserError(f"--data {root} was prepared at {size[0]}x{size[1]} but the preset's model is "
+                            f"{m.height}x{m.width}; prepare it with --size {m.height}x{m.width} or pick a preset of that size")
+        return MarketDataset(root, real, flip_prob=flip, size=size)
     if (m.height, m.width) == (128, 64):
         from dpg.data.market import MarketDataset
 

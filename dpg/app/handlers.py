@@ -35,7 +35,7 @@ from dpg.app.session import (
 )
 from dpg.app.views import joint_label
 from dpg.errors import UserError
-from dpg.keypoints import BODY_PARTS, JOINTS
+from dpg.keypoints import BODY_PARTS, JOINTS, require_pose
 
 MAX_STEPS = 24
 INVERT_ITERS = 300  # L-BFGS iterations per factor when inverting a photo (section 4.4; the pose up to twice): seconds on a CPU
@@ -204,6 +204,7 @@ def move_joints(gen, s: Session, value) -> Session:
     kp = parse_keypoints(value, gen.height, gen.width)
     if kp[:, 2].sum() == 0:
         raise UserError("show at least one joint: a pose with no joint cannot be drawn")
+    kp = require_pose(kp, gen.height, gen.width)  # the same rule as dpg transfer --pose-json
     s = materialize(gen, s)
     return replace(s, keypoints=kp.tolist(), sources={**s.sources, "pose": "edited"})
 

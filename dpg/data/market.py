@@ -52,7 +52,8 @@ DISTRACTOR_ID = 0
 SPLITS = ("train", "test")
 
 # The doubled extension occurs in the real file list (see module doc).
-_NAME = re.compile(r"^(-1|\d{4})_c(\d)s(\d)_(\d{6})_(\d{2})(?:\.jpg)+$")
+# Person ids of more than four digits occur in prepared folders (``dpg.data.prepare``).
+_NAME = re.compile(r"^(-1|\d{4,})_c(\d)s(\d)_(\d{6})_(\d{2})(?:\.jpg)+$")
 
 
 class MarketName(NamedTuple):
@@ -123,6 +124,8 @@ class MarketDataset(PoseImageDataset):
         split: ``"train"`` or ``"test"``.
         image_dir, annotation_csv: override the paths derived from ``root``.
         include_junk, include_distractors: keep ids -1 / 0000 (dropped by default).
+        size: ``(height, width)`` of the images: Market-1501's 128x64, or a prepared
+            folder's own (``dpg.data.prepare``, which writes this layout at any size).
         flip_prob: probability of the left-right flip augmentation.
         missing: ``"error"`` (default) or ``"skip"`` for CSV rows with no image file.
     """
@@ -138,6 +141,7 @@ class MarketDataset(PoseImageDataset):
         include_distractors: bool = False,
         flip_prob: float = 0.0,
         missing: str = "error",
+        size: tuple[int, int] = MARKET_SIZE,
     ):
         default_dir, default_csv = _split_paths(os.fspath(root), split)
         self.split = split
@@ -149,9 +153,10 @@ class MarketDataset(PoseImageDataset):
         super().__init__(
             image_dir if image_dir is not None else default_dir,
             annotation_csv if annotation_csv is not None else default_csv,
-            MARKET_SIZE,
+            tuple(size),
             market_identity,
-            roi_rule=K.body_rois,  # margin 6 px, 10 for a lone joint (the Market call)
+            # margin 6 px, 10 for a lone joint (the Market call); DeepFashion's at its scale
+            roi_rule=K.body_rois if size[0] < 256 else K.body_rois_deepfashion,
             keep=keep,
             flip_prob=flip_prob,
             missing=missing,

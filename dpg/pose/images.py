@@ -8,7 +8,7 @@ white), grayscale, 1-bit, CMYK, 16-bit and float (scaled to 8 bits), EXIF-rotate
 ``dpg.errors.UserError`` with a message that says which file and what to do.
 
 ``crop_person`` cuts a detection's box out of a photo at the model's resolution and maps the
-keypoints along, padding by edge replication where the box leaves the photo.
+keypoints along, padding with a blurred mirror image where the box leaves the photo.
 """
 
 from __future__ import annotations
@@ -24,6 +24,13 @@ from dpg.errors import UserError
 
 # Below Pillow's own decompression-bomb warning (~89.5 MP), above any camera's default output.
 MAX_PIXELS = 80_000_000
+# A photo of a person is never a strip: panoramas reach about 4:1, a pedestrian crop 1:3.
+# Longer strips are refused before any native code sees them: OpenCV inside mediapipe asserts
+# (and ends the process) on a side of 32,767 pixels or more (a 6 KB 32768x64 PNG did).
+MAX_ASPECT = 8.0
+# Every side is at most this after loading (shrunk, Lanczos) -- far above any camera's output
+# and below OpenCV's SHRT_MAX limit, so no photo can reach the native code at a size it refuses.
+MAX_SIDE = 16_384
 
 ImageSource = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | Image.Image | np.ndarray
 
@@ -66,7 +73,7 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise UserError(
             f"{name} is truncated or corrupt and cannot be decoded ({err}); re-export or re-download it"
         ) from err
-    return _to_rgb(_upright(im), name)
+    return _bounded(_to_rgb(_upright(im), name))
 
 
 def _open(source) -> tuple[str, BinaryIO]:
@@ -97,12 +104,30 @@ def _check_size(im: Image.Image, name: str, max_pixels: int) -> Image.Image:
     width, height = im.size
     if width < 1 or height < 1:
         raise UserError(f"{name} has no pixels ({width}x{height})")
+    _check_aspect(width, height, name)
     if width * height > max_pixels:
         raise UserError(
             f"{name} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), more than "
             f"the {max_pixels / 1e6:.0f} dpg accepts; downscale it first"
         )
     return im
+
+
+def _check_aspect(width: int, height: int, name: str) -> None:
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise UserError(
+            f"{name} is {width}x{height} pixels, a strip more than {MAX_ASPECT:.0f} times longer than wide; "
+            "use a photo of a person (crop it to the person if it is a panorama)"
+        )
+
+
+def _bounded(image: np.ndarray) -> np.ndarray:
+    """Shrink a photo whose long side exceeds ``MAX_SIDE`` (see there)."""
+    height, width = image.shape[:2]
+    if max(height, width) <= MAX_SIDE:
+        return image
+    scale = MAX_SIDE / max(height, width)
+    return resize(image, max(1, round(height * scale)), max(1, round(width * scale)))
 
 
 def _upright(im: Image.Image) -> Image.Image:
@@ -143,14 +168,15 @@ def _from_array(a: np.ndarray, max_pixels: int) -> np.ndarray:
         raise UserError(
             f"the image is {width}x{height} pixels, more than {max_pixels / 1e6:.0f} megapixels; downscale it first"
         )
+    _check_aspect(width, height, "the image")
     a = _to_uint8(a)
     if a.shape[2] == 1:
-        return np.repeat(a, 3, axis=2)
-    if a.shape[2] == 4:
+        a = np.repeat(a, 3, axis=2)
+    elif a.shape[2] == 4:
         # Composite on white: out = alpha * rgb + (1 - alpha) * 255.
         alpha = a[:, :, 3:].astype(np.float32) / 255
-        return np.rint(a[:, :, :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
-    return a
+        a = np.rint(a[:, :, :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
+    return _bounded(a)
 
 
 def _to_uint8(a: np.ndarray) -> np.ndarray:
@@ -182,8 +208,38 @@ def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((width, height), Image.LANCZOS))
 
 
+def _pad_softly(inside: np.ndarray, pads) -> np.ndarray:
+    """Pad uint8 ``[h, w, 3]`` by ``pads`` (``np.pad``'s) with the photo's mirror image,
+    blurred the more the farther from the photo: edge replication drew streaks beside narrow
+    pedestrian crops, black bars a frame. ``[h + top + bottom, w + left + right, 3]``."""
+    if not any(a or b for a, b in pads[:2]):
+        return inside
+    from PIL import ImageFilter
+
+    (top, bottom), (left, right) = pads[0], pads[1]
+    h, w = inside.shape[:2]
+    # mirror what fits, replicate the rest (np.pad's "symmetric" needs pads up to the size)
+    sym = tuple((min(a, n), min(b, n)) for (a, b), n in zip(pads[:2], (h, w))) + ((0, 0),)
+    out = np.pad(inside, sym, mode="symmetric")
+    rest = tuple((a - sa, b - sb) for (a, b), (sa, sb) in zip(pads[:2], sym[:2])) + ((0, 0),)
+    out = np.pad(out, rest, mode="edge")
+    radius = max(2.0, 0.04 * max(out.shape[:2]))
+    blurred = np.asarray(Image.fromarray(out).filter(ImageFilter.GaussianBlur(radius)), np.float32)
+    # weight of the blur: 0 inside the photo, rising to 1 over ``ramp`` pixels outside it
+    ys, xs = np.arange(out.shape[0], dtype=np.float32), np.arange(out.shape[1], dtype=np.float32)
+    dy = np.maximum(top - ys, ys - (top + h - 1)).clip(0)
+    dx = np.maximum(left - xs, xs - (left + w - 1)).clip(0)
+    ramp = 2 * radius
+    weight = np.clip(np.maximum(dy[:, None], dx[None, :]) / ramp, 0, 1)[:, :, None]
+    return np.rint(out * (1 - weight) + blurred * weight).astype(np.uint8)
+
+
 def crop_person(
-    image: np.ndarray, keypoints: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]
+    image: np.ndarray,
+    keypoints: np.ndarray,
+    box: tuple[int, int, int, int],
+    size: tuple[int, int],
+    zeros: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cut ``box`` out of a photo at ``size`` and map keypoints into the crop.
 
@@ -191,8 +247,9 @@ def crop_person(
         image: uint8 ``[H, W, 3]``.
         keypoints: ``[18, 3]`` in the photo's pixels.
         box: ``(x0, y0, x1, y1)`` integer pixel edges as in ``PIL.Image.crop`` (the whole photo
-            is ``(0, 0, W, H)``); may extend beyond the photo, which is then padded by
-            replicating its edge pixels.
+            is ``(0, 0, W, H)``); may extend beyond the photo, which is then padded with the
+            photo's mirror image, blurred (``_pad_softly``), or with zeros (``zeros=True``,
+            for masks: nothing is there).
         size: ``(height, width)`` of the crop, e.g. ``(128, 64)`` for Market-1501.
 
     Returns:
@@ -206,7 +263,8 @@ def crop_person(
         raise ValueError(f"box {box} does not overlap the {img_w}x{img_h} image")
     inside = image[max(y0, 0) : min(y1, img_h), max(x0, 0) : min(x1, img_w)]
     pads = ((max(-y0, 0), max(y1 - img_h, 0)), (max(-x0, 0), max(x1 - img_w, 0)), (0, 0))
-    crop = resize(np.pad(inside, pads, mode="edge"), height, width)
+    padded = np.pad(inside, pads) if zeros else _pad_softly(inside, pads)
+    crop = resize(padded, height, width)
     # Pixel centres at integers: a centre x maps to (x + 0.5 - x0) * scale - 0.5.
     kp = np.asarray(keypoints, dtype=np.float32).copy()
     kp[:, 0] = (kp[:, 0] + 0.5 - x0) * (width / (x1 - x0)) - 0.5

@@ -13,6 +13,7 @@ seen from behind show no face and pass this check.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,6 +25,30 @@ from dpg.pose.images import crop_person
 SECOND_FACE = 0.4
 # Fewer visible joints than this in the crop cannot place the 7 body regions sensibly.
 MIN_JOINTS = 4
+# The second look for another person (pedestrians' faces are too small to count): with the
+# found person's joint box (grown by ``BLANK_MARGIN`` of its larger side) painted over, a
+# person found again with at least ``SECOND_JOINTS`` joints, at least ``SECOND_HEIGHT`` of
+# the first person's joint height, centred outside the painted box, is a second person.
+BLANK_MARGIN = 0.15
+SECOND_JOINTS = 8
+SECOND_HEIGHT = 0.7  # street photos show passers-by behind the subject at about half its height
+
+
+@dataclass(frozen=True)
+class PersonCrop:
+    """The person of a photo at a model's size.
+
+    Attributes:
+        crop: uint8 ``[h, w, 3]``.
+        keypoints: float32 ``[18, 3]`` in the crop's pixels.
+        box: ``(x0, y0, x1, y1)`` of the crop in the photo (may extend beyond it).
+        mask: uint8 ``[h, w]`` person segmentation (255 = person), or None.
+    """
+
+    crop: np.ndarray
+    keypoints: np.ndarray
+    box: tuple[int, int, int, int]
+    mask: np.ndarray | None = None
 
 
 class PersonCropper:
@@ -64,10 +89,47 @@ class PersonCropper:
             return 1
         return sum(w >= SECOND_FACE * max(widths) for w in widths)
 
+    def second_person(self, photo: np.ndarray, keypoints: np.ndarray) -> bool:
+        """Whether the pose model finds another person of comparable size once the one at
+        ``keypoints`` ``[18, 3]`` is painted over (constants above). A detector without
+        ``landmarks`` (a stand-in) skips this look."""
+        from dpg.pose.formats import MEDIAPIPE_THRESHOLD, mediapipe_to_keypoints
+
+        find = getattr(self.detector, "landmarks", None)
+        seen = keypoints[:, 2] > 0
+        if find is None or seen.sum() < 2:
+            return False
+        h, w = photo.shape[:2]
+        lo, hi = keypoints[seen, :2].min(0), keypoints[seen, :2].max(0)
+        margin = BLANK_MARGIN * float((hi - lo).max())
+        x0, y0 = (int(max(v, 0)) for v in lo - margin)
+        x1, y1 = int(min(hi[0] + margin + 1, w)), int(min(hi[1] + margin + 1, h))
+        if (x1 - x0) * (y1 - y0) >= 0.8 * h * w:  # the person fills the photo: no room for another
+            return False
+        blanked = photo.copy()
+        blanked[y0:y1, x0:x1] = photo.reshape(-1, 3).mean(0).astype(np.uint8)
+        lm = find(blanked, fallback=False)
+        if lm is None:
+            return False
+        other = mediapipe_to_keypoints(lm, MEDIAPIPE_THRESHOLD, image_size=(h, w))
+        on = other[:, 2] > 0
+        if on.sum() < SECOND_JOINTS:
+            return False
+        cx, cy = np.median(other[on, :2], axis=0)
+        outside = not (x0 <= cx < x1 and y0 <= cy < y1)
+        tall = np.ptp(other[on, 1]) >= SECOND_HEIGHT * max(float(hi[1] - lo[1]), 1.0)
+        return bool(outside and tall)
+
     def crop(self, photo: np.ndarray, size: tuple[int, int], name: str = "the photo") -> tuple[np.ndarray, np.ndarray]:
         """-> ``(crop uint8 [h, w, 3], keypoints float32 [18, 3] in the crop)`` for ``size``
         ``(h, w)``. Raises ``UserError`` (naming the photo ``name``) for several people, no
         person, or too few joints to place the body regions."""
+        found = self.find(photo, size, name)
+        return found.crop, found.keypoints
+
+    def find(self, photo: np.ndarray, size: tuple[int, int], name: str = "the photo") -> "PersonCrop":
+        """``crop`` with everything it learnt: the box in the photo and, where the detector
+        segments (``PoseDetector(segmentation=True)``), the person mask cut like the crop."""
         people = self.count_people(photo)
         if people > 1:
             raise UserError(
@@ -75,6 +137,11 @@ class PersonCropper:
                 "around the person you want and try again"
             )
         det = self.detector.detect(photo, aspect=size[1] / size[0], name=name)
+        if self.second_person(photo, det.keypoints):
+            raise UserError(
+                f"{name} shows 2 or more people; dpg edits one person at a time. Crop the photo "
+                "around the person you want and try again"
+            )
         crop, kp = crop_person(photo, det.keypoints, det.box, size)
         seen = int((kp[:, 2] > 0).sum())
         if seen < MIN_JOINTS:
@@ -82,4 +149,10 @@ class PersonCropper:
                 f"only {seen} body joints of the person in {name} could be found; use a photo "
                 "that shows at least the head, shoulders and arms"
             )
-        return np.array(crop), kp  # writable: torch.from_numpy warns on read-only arrays
+        mask = None
+        if det.mask is not None:
+            # the mask cut exactly as the photo: uint8 [H, W] -> 3 channels -> crop -> [h, w]
+            m8 = np.rint(det.mask * 255).astype(np.uint8)
+            mask = crop_person(np.repeat(m8[:, :, None], 3, axis=2), det.keypoints, det.box, size, zeros=True)[0][:, :, 0]
+        # writable copies: torch.from_numpy warns on read-only arrays
+        return PersonCrop(np.array(crop), kp, det.box, None if mask is None else np.array(mask))
