@@ -344,7 +344,7 @@ def launch_options(max_file_size: str = MAX_UPLOAD) -> dict:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", default=None, help="weights: a .safetensors path or a Hub repo id (default: the bundled weights)")
+    p.add_argument("--checkpoint", default=None, help="weights: a .safetensors path, a Hub repo id, or a bundled model by name: real (the default) or procedural")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
     p.add_argument("--host", default=None, help="address to serve on (default: 127.0.0.1, or $GRADIO_SERVER_NAME)")
     p.add_argument("--port", type=int, default=None, help="port (default: 7860, or $GRADIO_SERVER_PORT)")

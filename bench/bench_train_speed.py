@@ -8,6 +8,7 @@ in one run (issue 5). Synthetic tensors stand in for data so only the model is t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
@@ -17,7 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from dpg.config import cpu, market
 from dpg.discriminator import ImageDiscriminator
 from dpg.model import DisentangledPersonModel
-from dpg.training import stage1_step
+from dpg.training import cpu_bf16_pays, stage1_step
 
 
 def fake_batch(cfg, n, device):
@@ -34,7 +35,7 @@ def fake_batch(cfg, n, device):
     }
 
 
-def matmul_peak(device, size=2048, reps=10) -> tuple[float, str]:
+def matmul_peak(device, size=2048, reps=10, dtype=torch.float32) -> tuple[float, str]:
     """FLOP/s of a square fp32 matrix product, and its precision. On CUDA the product runs in
     TF32 when cuDNN's convolutions do (PyTorch's default: ``cudnn.allow_tf32``), the bulk of
     the step's FLOPs (its few ``nn.Linear`` products stay fp32); a plain fp32 peak there sat
@@ -45,14 +46,17 @@ def matmul_peak(device, size=2048, reps=10) -> tuple[float, str]:
     before = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = tf32
     try:
-        a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+        if dtype != torch.float32:
+            size, reps = (size, reps) if device.type == "cuda" else (1024, 3)  # emulated bf16 is slow
+        a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
         a @ b
         sync(device)
         t = time.perf_counter()
         for _ in range(reps):
             a @ b
         sync(device)
-        return 2 * size**3 * reps / (time.perf_counter() - t), "tf32" if tf32 else "fp32"
+        name = "tf32" if tf32 and dtype == torch.float32 else str(dtype).removeprefix("torch.").replace("float32", "fp32")
+        return 2 * size**3 * reps / (time.perf_counter() - t), name
     finally:
         torch.backends.cuda.matmul.allow_tf32 = before
 
@@ -62,21 +66,31 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def step_speed(cfg, device, steps: int, batch: int) -> tuple[float, float]:
-    """(steps/s, FLOP per step) with the discriminator on, as in the adversarial phase."""
+def step_speed(cfg, device, steps: int, batch: int, bf16: bool = False, channels_last: bool = False) -> tuple[float, float]:
+    """(steps/s, FLOP per step) with the discriminator on, as in the adversarial phase;
+    ``bf16`` under autocast, ``channels_last`` with NHWC weights and images."""
     torch.manual_seed(0)
     model = DisentangledPersonModel(cfg).to(device)
     disc = ImageDiscriminator(cfg.model.disc_channels, (cfg.model.height, cfg.model.width)).to(device)
+    b = fake_batch(cfg, batch, device)
+    if channels_last:
+        model, disc = model.to(memory_format=torch.channels_last), disc.to(memory_format=torch.channels_last)
+        b = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in b.items()}
     og = torch.optim.Adam(model.stage1.parameters(), 1e-5)
     od = torch.optim.Adam(disc.parameters(), 1e-5)
-    b = fake_batch(cfg, batch, device)
+    ctx = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+
+    def step():
+        with ctx():  # stage1_step's own autocast stays off (amp=False): this one decides
+            stage1_step(model.stage1, disc, og, od, b, cfg.stage1, 10**9, amp=False)
+
     with FlopCounterMode(display=False) as fc:
-        stage1_step(model.stage1, disc, og, od, b, cfg.stage1, 10**9, amp=False)
+        step()
     flops = fc.get_total_flops()
     sync(device)
     t = time.perf_counter()
     for _ in range(steps):
-        stage1_step(model.stage1, disc, og, od, b, cfg.stage1, 10**9, amp=False)
+        step()
     sync(device)
     return steps / (time.perf_counter() - t), flops
 
@@ -86,16 +100,34 @@ def main() -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--cpu-steps", type=int, default=5)
     p.add_argument("--market-steps", type=int, default=1)
+    p.add_argument("--no-bf16", action="store_true", help="skip the bf16 column (slow where the CPU emulates bf16)")
     args = p.parse_args()
     device = torch.device(args.device)
     peak, precision = matmul_peak(device)
     print(f"FIGURE train.matmul_peak_gflops: {peak / 1e9:.1f}  ({device}, {precision}, {torch.get_num_threads()} threads)")
+    bf16_peak, _ = matmul_peak(device, dtype=torch.bfloat16)
+    print(f"FIGURE train.matmul_peak_bf16_gflops: {bf16_peak / 1e9:.1f}  ({device}, bf16)")
+    print(f"# bf16 autocast on this {device.type}: the trainers' probe says "
+          f"{'use it' if device.type == 'cuda' or cpu_bf16_pays() else 'stay in fp32'}")
     for name, cfg, steps in (("cpu", cpu(), args.cpu_steps), ("market", market(), args.market_steps)):
         bs = cfg.stage1.batch_size
-        sps, flops = step_speed(cfg, device, steps, bs)
-        achieved = sps * flops
-        print(f"FIGURE train.{name}.steps_per_s: {sps:.3f}  (batch {bs}, {flops / 1e9:.1f} GFLOP per step)")
-        print(f"FIGURE train.{name}.fraction_of_peak: {achieved / peak:.3f}  ({achieved / 1e9:.1f} GFLOP/s achieved)")
+        variants = [("fp32", False, False), ("fp32_channels_last", False, True)]
+        if not args.no_bf16:
+            variants.append(("bf16", True, False))
+        base = None
+        for label, bf16, cl in variants:
+            if name == "market" and label != "fp32":
+                continue  # one variant of the big preset is enough on a CPU
+            # one timed bf16 step on a CPU that emulates bf16 (it can take minutes)
+            n = 1 if bf16 and device.type == "cpu" and not cpu_bf16_pays() else steps
+            sps, flops = step_speed(cfg, device, n, bs, bf16, cl)
+            achieved = sps * flops
+            top = bf16_peak if bf16 else peak
+            base = base or sps
+            print(f"FIGURE train.{name}.{label}.steps_per_s: {sps:.3f}  (batch {bs}, {flops / 1e9:.1f} GFLOP per step, "
+                  f"x{sps / base:.2f} of fp32)")
+            print(f"FIGURE train.{name}.{label}.fraction_of_peak: {achieved / top:.3f}  ({achieved / 1e9:.1f} GFLOP/s achieved, "
+                  f"of the {'bf16' if bf16 else precision} peak)")
     return 0
 
 

@@ -41,7 +41,7 @@ def _hops(p):
 
 
 def _common(p):
-    p.add_argument("--checkpoint", default=None, help="weights: a .safetensors path or a Hub repo id (default: bundled)")
+    p.add_argument("--checkpoint", default=None, help="weights: a .safetensors path, a Hub repo id, or a bundled model by name: real (the default) or procedural")
     p.add_argument("--out", default="out", help="output folder (default: out)")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
 

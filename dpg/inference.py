@@ -32,7 +32,10 @@ from dpg.keypoints import BODY_PARTS, NUM_PARTS
 from dpg.model import FACTORS, DisentangledPersonModel, Factors
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-DEFAULT_CHECKPOINT = ASSETS / "dpg-demo.safetensors"
+DEFAULT_CHECKPOINT = ASSETS / "dpg-demo.safetensors"  # trained on real people (assets/MODEL_CARD.md)
+# The bundled models by name (``--checkpoint procedural``): the default, and the model trained on
+# procedural people alone, kept for the ground-truth benchmarks (bench_quality, bench_stage2).
+BUNDLED = {"real": DEFAULT_CHECKPOINT, "procedural": ASSETS / "dpg-procedural.safetensors"}
 
 
 def default_device() -> torch.device:
@@ -64,6 +67,8 @@ def resolve_checkpoint(spec: str | os.PathLike | None) -> Path:
         if not DEFAULT_CHECKPOINT.exists():
             raise UserError(f"the bundled weights {DEFAULT_CHECKPOINT} are missing: reinstall, or pass --checkpoint PATH")
         return DEFAULT_CHECKPOINT
+    if str(spec) in BUNDLED and not Path(spec).exists():
+        return resolve_checkpoint(BUNDLED[str(spec)]) if BUNDLED[str(spec)].exists() else _missing(BUNDLED[str(spec)])
     path = Path(spec).expanduser()
     if path.is_dir():
         inside = sorted(path.glob("*.safetensors"))
@@ -93,6 +98,10 @@ def resolve_checkpoint(spec: str | os.PathLike | None) -> Path:
             raise UserError(f"could not fetch {text}/model.safetensors from the Hugging Face Hub ({type(err).__name__}); "
                             "check the repo id and the network, or pass a local path") from None
     raise UserError(f"checkpoint not found: {spec} (a .safetensors path or a Hub repo id owner/name)")
+
+
+def _missing(path: Path):
+    raise UserError(f"the bundled weights {path} are missing: reinstall, or pass --checkpoint PATH")
 
 
 def push_to_hub(checkpoint: str | os.PathLike, repo_id: str) -> str:

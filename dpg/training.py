@@ -8,6 +8,8 @@ Eq. 3, stage II alternates ``critic_iters`` critic updates (Eq. 4) with one mapp
 from __future__ import annotations
 
 import contextlib
+import os
+import time
 
 import torch
 
@@ -15,11 +17,52 @@ from dpg import losses
 
 
 def autocast(device: torch.device, enabled: bool):
-    """bf16 autocast on CUDA (no loss scaling needed); a no-op on the CPU, where bf16
-    convolutions are slower than fp32."""
+    """bf16 autocast (no loss scaling needed) on CUDA, and on a CPU where ``cpu_bf16_pays``;
+    elsewhere a no-op. ``enabled`` is the config's ``run.amp``."""
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
+    if enabled and device.type == "cpu" and cpu_bf16_pays():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+_BF16: dict = {}
+# bf16 must be this much faster than fp32 in the probe to be used (noise between reps).
+BF16_MARGIN = 1.15
+
+
+def cpu_bf16_pays() -> bool:
+    """Whether bf16 autocast makes a training step faster on this CPU: a short probe (a
+    convolution's forward and backward, in both precisions, best of 3),
+    run once per process. CPUs vary: Intel Xeons with AMX or avx512_bf16 run bf16
+    convolutions natively; an AMD EPYC without them emulates bf16 and ran a ``cpu``-preset
+    step many times slower (bench/bench_train_speed.py prints both side by side).
+    ``DPG_CPU_BF16=0`` or ``1`` skips the probe."""
+    if "pays" not in _BF16:
+        forced = os.environ.get("DPG_CPU_BF16")
+        _BF16["pays"] = forced == "1" if forced in ("0", "1") else _probe_bf16()
+    return _BF16["pays"]
+
+
+def _probe_bf16() -> bool:
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1)
+    x = torch.randn(4, 64, 32, 16, requires_grad=True)
+
+    def best(ctx) -> float:
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            with ctx():
+                y = conv(x)
+            y.float().sum().backward()
+            times.append(time.perf_counter() - t)
+            if times[-1] > 0.2:  # emulated bf16: no need to wait for more reps
+                break
+        return min(times)
+
+    fp32 = best(contextlib.nullcontext)
+    bf16 = best(lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+    return bf16 * BF16_MARGIN < fp32
 
 
 def stage1_step(net, disc, opt_g, opt_d, batch: dict, cfg, step: int, amp: bool = False, sync_disc=None) -> dict:

@@ -19,6 +19,7 @@ their stages run too, and ``--factors`` picks the mappings to train further::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,7 +31,21 @@ from train.common import user_errors
 from train.stage2 import training_facts
 
 
-def export_facts(out: Path, stages: list[str], base: str | None, stage2_meta: dict, real_poses: bool) -> dict:
+def data_fact(root: str, base: str | None) -> str:
+    """What a model trained on ``--data`` saw, for its header: a prepared folder's sources
+    and training crops (``dpg prepare``'s ``prepare.json``), else the folder's name."""
+    from dpg.data.prepare import read_info
+
+    info = read_info(root)
+    what = root
+    if info and info.get("counts"):
+        what = ", ".join(f"{os.path.basename(os.path.normpath(src))} ({c.get('train', 0):,} training crops)"
+                         for src, c in info["counts"].items())  # fmt: skip
+    return f"real people: {what}" + (f"; warm start from {os.path.basename(base)}" if base else "")
+
+
+def export_facts(out: Path, stages: list[str], base: str | None, stage2_meta: dict, real_poses: bool,
+                 data: str | None = None) -> dict:  # fmt: skip
     """The training facts of the exported model: the steps each stage really ran, read from
     each stage's output header. With ``base`` (``--from``), stage II's header already holds
     ``base``'s facts plus its own steps per factor (``stage2_<factor>_extra_steps``, see
@@ -40,6 +55,8 @@ def export_facts(out: Path, stages: list[str], base: str | None, stage2_meta: di
     else:
         facts = {"data": "procedural people (dpg.data.synthetic)" + (", real Market-1501 poses" if real_poses else "")}
         facts["stage2_steps"] = stage2_meta.get("stage2_steps", "?")
+    if data:
+        facts["data"] = data_fact(data, base)
     for stage, name in (("pose_ae", "pose_ae.safetensors"), ("stage1", "stage1.safetensors")):
         if stage in stages:
             facts[f"{stage}_steps"] = checkpoint.read_metadata(out / stage / name).get("steps", "?")
@@ -55,6 +72,9 @@ def main(argv=None) -> int:
     p.add_argument("--keypoints", action="append", default=[], help="real pose CSV(s) for the pose factor")
     p.add_argument("--procedural", type=int, default=20000)
     p.add_argument("--device", default=None)
+    p.add_argument("--data", default=None, metavar="ROOT",
+                   help="real people for stage I and the stage-II embeddings: a prepared folder (dpg prepare) or a "
+                   "Market-1501 root (default: procedural people)")
     p.add_argument("--stages", default="pose_ae,stage1,stage2,export")
     p.add_argument("--export", default="assets/dpg-demo.safetensors")
     p.add_argument("--minutes", default="0,0,0", help="wall-clock budgets of pose_ae,stage1,stage2 (0 = none)")
@@ -67,6 +87,7 @@ def main(argv=None) -> int:
     if args.device:
         common += ["--device", args.device]
     kp = [x for k in args.keypoints for x in ("--keypoints", k)]
+    data = ["--data", args.data] if args.data else []
     stages = [x.strip() for x in args.stages.split(",") if x.strip()]
     unknown = set(stages) - {"pose_ae", "stage1", "stage2", "export"}
     if unknown or not stages:
@@ -84,8 +105,9 @@ def main(argv=None) -> int:
             return rc
         print(f"[demo] pose auto-encoder done after {time.time() - t0:.0f}s", flush=True)
     if "stage1" in stages:
-        poses = ["--poses", args.keypoints[0]] if args.keypoints else []
-        rc = stage1.main(common + budget["stage1"] + poses + ["--out", str(out / "stage1")])
+        poses = ["--poses", args.keypoints[0]] if args.keypoints and not args.data else []
+        warm = ["--init", args.base] if args.base else []  # continue --from's stage I
+        rc = stage1.main(common + data + budget["stage1"] + poses + warm + ["--out", str(out / "stage1")])
         if rc:
             return rc
         print(f"[demo] stage I done after {time.time() - t0:.0f}s", flush=True)
@@ -100,7 +122,8 @@ def main(argv=None) -> int:
             init += ["--factors", args.factors]
         if args.restart:
             init += ["--restart", args.restart]
-        rc = stage2.main(common + budget["stage2"] + init + kp + ["--procedural", str(args.procedural), "--out", str(out / "stage2")])
+        rc = stage2.main(common + data + budget["stage2"] + init + kp + ["--procedural", str(args.procedural),
+                                                                        "--out", str(out / "stage2")])  # fmt: skip
         if rc:
             return rc
         print(f"[demo] stage II done after {time.time() - t0:.0f}s", flush=True)
@@ -109,7 +132,7 @@ def main(argv=None) -> int:
         if not trained.is_file():
             raise UserError(f"nothing to export: {trained} does not exist; run the stage2 stage first (--stages stage2,export)")
         model, meta = checkpoint.load_model(trained)
-        facts = export_facts(out, stages, args.base, meta, bool(args.keypoints))
+        facts = export_facts(out, stages, args.base, meta, bool(args.keypoints), args.data)
         checkpoint.save_weights(args.export, model, model.cfg, half=True, extra=facts)
         size = Path(args.export).stat().st_size / 2**20
         print(f"[demo] exported {args.export} ({size:.1f} MiB) after {time.time() - t0:.0f}s", flush=True)
