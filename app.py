@@ -26,6 +26,7 @@ from pathlib import Path
 import gradio as gr
 
 from dpg.app import handlers as h
+from dpg.app.components import NumberSlider, SeedBox
 from dpg.app.photos import PersonFinder, example_photos
 from dpg.app.session import (
     DEFAULT_SEEDS,
@@ -101,11 +102,11 @@ def sample_tab(factors) -> dict:
         with gr.Group():
             gr.Markdown(f"**{FACTOR_TITLES[f]}**", padding=True)
             with gr.Row():
-                ui["seeds"][f] = gr.Number(DEFAULT_SEEDS[f], label="Seed", precision=0, minimum=0, maximum=MAX_SEED, elem_id=f"{f}-seed", min_width=100)
+                ui["seeds"][f] = SeedBox(DEFAULT_SEEDS[f], label="Seed", precision=0, minimum=0, maximum=MAX_SEED, elem_id=f"{f}-seed", min_width=100)
                 ui["dice"][f] = gr.Button("🎲 New seed", elem_id=f"{f}-dice", scale=0, min_width=120)
             with gr.Row():
                 ui["sliders"][f] = [
-                    gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, 0.0, step=0.05, label=f"Direction {i + 1}", elem_id=f"{f}-slider-{i}", min_width=120)
+                    NumberSlider(-SLIDER_RANGE, SLIDER_RANGE, 0.0, step=0.05, label=f"Direction {i + 1}", elem_id=f"{f}-slider-{i}", min_width=120)
                     for i in range(SLIDERS)
                 ]  # fmt: skip
     with gr.Row():
@@ -166,8 +167,8 @@ def interpolate_tab(factors) -> dict:
         info="Two photos: the photo and the second photo of the photo tab, inverted to noise (a few seconds)",
     )  # fmt: skip
     with gr.Row():
-        ui["seed_a"] = gr.Number(0, label="Seed A", precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed-a")
-        ui["seed_b"] = gr.Number(1, label="Seed B", precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed-b")
+        ui["seed_a"] = SeedBox(0, label="Seed A", precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed-a")
+        ui["seed_b"] = SeedBox(1, label="Seed B", precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed-b")
     labels = [FACTOR_LABELS[f] for f in factors]
     ui["chosen"] = gr.CheckboxGroup(labels, value=labels, label="Factors that change", elem_id="interp-factors")
     with gr.Row():

@@ -420,3 +420,22 @@ def test_without_weights_the_app_says_the_model_is_missing(app_module, tmp_path)
     demo = app_module.load_app(tmp_path / "nothing-here.safetensors")
     text = " ".join(str(getattr(b, "value", "")) for b in demo.blocks.values())
     assert "The model is missing" in text and "nothing-here.safetensors" in text
+
+
+@pytest.mark.parametrize("value, message", [(None, "empty"), ("", "empty"), ("  ", "empty"), (True, "whole number"),
+                                            (3.5, "whole number"), ("abc", "whole number"), ([1], "whole number")])  # fmt: skip
+def test_seeds_that_are_no_whole_number_say_so(value, message):
+    from dpg.app.session import check_seed
+
+    with pytest.raises(UserError, match=message):
+        check_seed(value)
+    assert check_seed("7") == 7 and check_seed(7.0) == 7
+
+
+def test_the_apps_number_boxes_hand_their_value_over_unchecked():
+    # Gradio's own Number check failed on "abc" with an opaque server error; the handler's
+    # check_seed gives the message instead
+    from dpg.app.components import NumberSlider, SeedBox
+
+    assert SeedBox(0, precision=0).preprocess("abc") == "abc"
+    assert NumberSlider(-3, 3, 0).preprocess([1, 2]) == [1, 2]

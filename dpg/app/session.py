@@ -58,7 +58,12 @@ class Session:
 
 
 def check_seed(value) -> int:
-    """A seed from a number box: a whole number in ``[0, MAX_SEED]``."""
+    """A seed from a number box: a whole number in ``[0, MAX_SEED]`` (a number, or text of
+    one); an empty box, True/False, 3.5 or text are refused with a message saying so."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise UserError(f"the seed box is empty: type a whole number from 0 to {MAX_SEED}, or press the dice")
+    if isinstance(value, bool):
+        raise UserError(f"the seed must be a whole number from 0 to {MAX_SEED}, got {value!r}")
     try:
         seed = float(value)
     except (TypeError, ValueError):

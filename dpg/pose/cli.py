@@ -124,6 +124,7 @@ def _dumps(value) -> str:
 def run(args: argparse.Namespace) -> int:
     from dpg.pose.detector import BOX_PAD, PoseDetector
     from dpg.pose.images import load_image
+    from dpg.pose.person import PersonCropper
 
     pad = BOX_PAD if args.pad is None else args.pad
     if not 0 <= pad <= 2:
@@ -132,10 +133,13 @@ def run(args: argparse.Namespace) -> int:
     results: list[dict | None] = []
     failed = 0
     with PoseDetector() as detector:
+        people = PersonCropper(detector)  # group photos are refused here as in the app
         for path, overlay in zip(args.photos, overlays, strict=True):
             try:
                 photo = load_image(path)
+                people.refuse_groups(photo, path)
                 detection = detector.detect(photo, aspect=args.aspect, pad=pad, name=path)
+                people.refuse_groups(photo, path, detection.keypoints)
             except UserError as err:
                 if len(args.photos) == 1:
                     raise

@@ -20,6 +20,9 @@ import numpy as np
 from dpg.errors import UserError
 from dpg.pose.images import crop_person
 
+# The face counter sees the photo shrunk to this long side at most (its full-range model
+# works at 192x192; OpenCV inside mediapipe asserts on sides of 32,767 or more).
+FACE_SIDE = 1024
 # A second face at least this fraction of the largest face's width is a second person
 # (smaller ones are passers-by far behind, or posters).
 SECOND_FACE = 0.4
@@ -32,6 +35,17 @@ MIN_JOINTS = 4
 BLANK_MARGIN = 0.15
 SECOND_JOINTS = 8
 SECOND_HEIGHT = 0.7  # street photos show passers-by behind the subject at about half its height
+
+
+def _bounded(photo: np.ndarray, side: int) -> np.ndarray:
+    """The photo with its long side at most ``side`` (the detectors see a few hundred pixels)."""
+    from dpg.pose.images import resize
+
+    h, w = photo.shape[:2]
+    if max(h, w) <= side:
+        return photo
+    k = side / max(h, w)
+    return resize(photo, max(1, round(h * k)), max(1, round(w * k)))
 
 
 @dataclass(frozen=True)
@@ -83,11 +97,22 @@ class PersonCropper:
             if self._faces is None:
                 # model_selection=1: the full-range model, for people up to ~5 m away.
                 self._faces = face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
-            result = self._faces.process(np.ascontiguousarray(photo))
+            result = self._faces.process(np.ascontiguousarray(_bounded(photo, FACE_SIDE)))
         widths = [d.location_data.relative_bounding_box.width for d in (result.detections or [])]
         if not widths:
             return 1
         return sum(w >= SECOND_FACE * max(widths) for w in widths)
+
+    def refuse_groups(self, photo: np.ndarray, name: str = "the photo", keypoints: np.ndarray | None = None) -> None:
+        """``UserError`` for a photo of several people: faces counted (without ``keypoints``),
+        or a second person found once the one at ``keypoints`` is painted over."""
+        people = self.count_people(photo) if keypoints is None else 2 * self.second_person(photo, keypoints)
+        if people > 1:
+            many = f"{people}" if keypoints is None else "2 or more"
+            raise UserError(
+                f"{name} shows {many} people; dpg edits one person at a time. Crop the photo "
+                "around the person you want and try again"
+            )
 
     def second_person(self, photo: np.ndarray, keypoints: np.ndarray) -> bool:
         """Whether the pose model finds another person of comparable size once the one at
@@ -130,18 +155,9 @@ class PersonCropper:
     def find(self, photo: np.ndarray, size: tuple[int, int], name: str = "the photo") -> "PersonCrop":
         """``crop`` with everything it learnt: the box in the photo and, where the detector
         segments (``PoseDetector(segmentation=True)``), the person mask cut like the crop."""
-        people = self.count_people(photo)
-        if people > 1:
-            raise UserError(
-                f"{name} shows {people} people; dpg edits one person at a time. Crop the photo "
-                "around the person you want and try again"
-            )
+        self.refuse_groups(photo, name)
         det = self.detector.detect(photo, aspect=size[1] / size[0], name=name)
-        if self.second_person(photo, det.keypoints):
-            raise UserError(
-                f"{name} shows 2 or more people; dpg edits one person at a time. Crop the photo "
-                "around the person you want and try again"
-            )
+        self.refuse_groups(photo, name, det.keypoints)
         crop, kp = crop_person(photo, det.keypoints, det.box, size)
         seen = int((kp[:, 2] > 0).sum())
         if seen < MIN_JOINTS:

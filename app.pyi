@@ -1,0 +1,388 @@
+"""dpg's editor: a Gradio page over ``dpg.inference.PersonGenerator``.
+
+    python app.py [--checkpoint PATH_OR_HUB_ID] [--device cpu|cuda] [--port 7860]
+
+Four tabs: **Sample** (per factor a seed, a dice and three sliders along the factor's main
+directions; locks and "sample all"), **Edit a photo** (the person found in an upload or an
+example; take the background, clothing or pose of a second photo; swap body parts), **Edit
+the pose** (drag joints on the picture, hide or show them, reset, random pose) and
+**Interpolate** (between two seeds, or two photos by inversion; frames and a GIF).
+
+This file only wires the page: what each control does lives in ``dpg.app.handlers`` (plain
+functions the tests call) and the session is ``dpg.app.session.Session`` (``gr.State``, one
+per visitor). The model is the one ``PersonGenerator`` passed to ``build_app``; without
+weights the app still starts and says what is missing. Nothing is downloaded at start: the
+weights are bundled (or a local ``--checkpoint``) and mediapipe's models ship in its wheel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+from pathlib import Path
+
+import gradio as gr
+
+from dpg.app import handlers as h
+from dpg.app.photos import PersonFinder, example_photos
+from dpg.app.session import (
+    DEFAULT_SEEDS,
+    FACTOR_LABELS,
+    MAX_SEED,
+    SLIDER_RANGE,
+    SLIDERS,
+    Session,
+    describe,
+    render,
+)
+from dpg.app.views import (
+    DISPLAY_HEIGHT,
+    display_scale,
+    editor_value,
+    joint_label,
+    overlay,
+    visible_joints,
+    write_gif,
+)
+from dpg.errors import UserError
+from dpg.keypoints import _LIMB_COLOURS, BODY_PARTS, JOINTS, LIMBS
+
+log = logging.getLogger("dpg.app")
+STATIC = Path(h.__file__).resolve().parent
+TITLE = "dpg: Disentangled Person Image Generation"
+MAX_UPLOAD = "20mb"  # photos larger than this are refused before they reach a handler
+CRASH = "Something went wrong on the server (it has been logged). Try again, or try another input."
+FACTOR_TITLES = {"fg": "Foreground: body and clothing", "bg": "Background", "pose": "Pose"}
+# The pictures travel at the model's size (128x64: a few kB) and the browser enlarges them,
+# each model pixel a crisp square: cheaper than sending enlarged PNGs, and a download is the
+# model's true output.
+CSS = """
+#person img, #frames img { image-rendering: pixelated; }
+#person img { width: 100%; height: 100%; object-fit: contain; }
+#frames .thumbnail-item { aspect-ratio: 1 / 2; height: auto; }
+#frames .grid-wrap { height: auto !important; min-height: 0; }
+"""
+INTRO = f"""# {TITLE}
+A person image as three factors: **foreground**, **background** and **pose** (Ma et al.,
+CVPR 2018). Sample each from its own seed, move it along its main directions, take factors
+from photos, drag the skeleton, and interpolate."""
+
+from gradio.events import Dependency
+
+class SeedBox(gr.Number):
+    """A seed box whose value reaches the handler as sent: Gradio's own check failed on a
+    seed of "abc", "" or a list with an opaque "upstream Gradio app has raised an exception"
+    (and rounded 3.5 silently); ``dpg.app.session.check_seed`` says what is wrong instead."""
+
+    def preprocess(self, payload):
+        return payload
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+class NumberSlider(gr.Slider):
+    """A slider whose value reaches the handler as sent (``check_amounts`` checks it)."""
+
+    def preprocess(self, payload):
+        return payload
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def guarded(fn, n_outputs: int, status_at: int = -1):
+    """An event function that never lets an exception reach the page: a ``UserError`` or a
+    crash (logged with its traceback, server-side only) becomes a warning and the status line
+    (output ``status_at``); the other outputs, the session included, stay as they were."""
+
+    @functools.wraps(fn)
+    def run(*args):
+        try:
+            return fn(*args)
+        except UserError as err:
+            message = str(err)
+            if message.split(" ", 1)[0].isalpha():  # "the seed must..." but not "notes.jpg is..."
+                message = message[0].upper() + message[1:]
+        except Exception:
+            log.exception("event %s failed", fn.__name__)
+            message = CRASH
+        gr.Warning(message)
+        out = [gr.skip()] * n_outputs
+        out[status_at] = f"⚠️ {message}"
+        return out
+
+    return run
+
+
+def sample_tab(factors) -> dict:
+    """Per factor: a seed, its dice and the sliders; locks and "sample all"."""
+    ui = {"seeds": {}, "dice": {}, "sliders": {}}
+    for f in factors:
+        with gr.Group():
+            gr.Markdown(f"**{FACTOR_TITLES[f]}**", padding=True)
+            with gr.Row():
+                ui["seeds"][f] = SeedBox(DEFAULT_SEEDS[f], label="Seed", precision=0, minimum=0, maximum=MAX_SEED, elem_id=f"{f}-seed", min_width=100)
+                ui["dice"][f] = gr.Button("🎲 New seed", elem_id=f"{f}-dice", scale=0, min_width=120)
+            with gr.Row():
+                ui["sliders"][f] = [
+                    NumberSlider(-SLIDER_RANGE, SLIDER_RANGE, 0.0, step=0.05, label=f"Direction {i + 1}", elem_id=f"{f}-slider-{i}", min_width=120)
+                    for i in range(SLIDERS)
+                ]  # fmt: skip
+    with gr.Row():
+        ui["locks"] = gr.CheckboxGroup([FACTOR_LABELS[f] for f in factors], label="Lock (keep when sampling all)", elem_id="locks")
+        ui["sample_all"] = gr.Button("🎲 Sample all", variant="primary", elem_id="sample-all", scale=0, min_width=160)
+    return ui
+
+
+def photo_tab(factors, examples: list[str]) -> dict:
+    """The photo to edit (upload or example), the second photo, and what to take from it."""
+    ui = {}
+    with gr.Row():
+        with gr.Column():
+            ui["photo"] = gr.File(label="Photo of one person", elem_id="photo")
+            ui["examples"] = gr.Gallery(
+                examples, label="Or click an example", columns=4, height=130, allow_preview=False,
+                object_fit="cover", elem_id="examples", visible=bool(examples),
+            )  # fmt: skip
+        ui["found"] = gr.Image(label="Person found", format="png", interactive=False, elem_id="found")
+    ui["use_photo"] = gr.Button("Back to the photo's person", elem_id="use-photo")
+    with gr.Row():
+        ui["other"] = gr.File(label="Second photo", elem_id="other")
+        ui["other_found"] = gr.Image(label="Person found", format="png", interactive=False, elem_id="other-found")
+    labels = [FACTOR_LABELS[f] for f in factors]
+    with gr.Row():
+        ui["take_what"] = gr.CheckboxGroup(labels, value=labels[1:2], label="Take from the second photo", elem_id="take-what")
+        ui["take"] = gr.Button("Take", elem_id="take", scale=0, min_width=100)
+    with gr.Row():
+        parts = [h.part_label(p) for p in BODY_PARTS]
+        ui["parts"] = gr.CheckboxGroup(parts, value=["upper body"], label="Swap body parts with the second photo", elem_id="parts")
+        ui["swap"] = gr.Button("Swap", elem_id="swap", scale=0, min_width=100)
+    return ui
+
+
+def pose_tab() -> dict:
+    """The draggable skeleton (``dpg/app/pose_editor.js``), joints shown, reset, random pose."""
+    gr.Markdown("Drag a joint to move it (or focus it and use the arrow keys); the person re-renders in the new pose.")
+    ui = {}
+    with gr.Row():
+        ui["editor"] = gr.HTML(
+            None, html_template='<div class="dpg-pose"></div>', css_template=(STATIC / "pose_editor.css").read_text(),
+            js_on_load=(STATIC / "pose_editor.js").read_text(), apply_default_css=False, elem_id="pose-editor",
+            limbs=[list(b) for b in LIMBS], colours=[f"rgb{c}" for c in _LIMB_COLOURS], joints=[joint_label(j) for j in range(18)],
+        )  # fmt: skip
+        with gr.Column():
+            ui["joints"] = gr.CheckboxGroup([joint_label(j) for j in range(len(JOINTS))], label="Joints shown", elem_id="joints")
+            with gr.Row():
+                ui["reset"] = gr.Button("Reset pose", elem_id="reset-pose")
+                ui["random_pose"] = gr.Button("🎲 Random pose", elem_id="random-pose")
+    return ui
+
+
+def interpolate_tab(factors) -> dict:
+    """Between two seeds or the two photos, for the chosen factors: frames and a GIF."""
+    ui = {}
+    ui["mode"] = gr.Radio(
+        ["two seeds", "two photos"], value="two seeds", label="Between",
+        info="Two photos: the photo and the second photo of the photo tab, inverted to noise (a few seconds)",
+    )  # fmt: skip
+    with gr.Row():
+        ui["seed_a"] = SeedBox(0, label="Seed A", precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed-a")
+        ui["seed_b"] = SeedBox(1, label="Seed B", precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed-b")
+    labels = [FACTOR_LABELS[f] for f in factors]
+    ui["chosen"] = gr.CheckboxGroup(labels, value=labels, label="Factors that change", elem_id="interp-factors")
+    with gr.Row():
+        ui["steps"] = gr.Slider(2, h.MAX_STEPS, 8, step=1, label="Steps", elem_id="steps")
+        ui["method"] = gr.Radio(["slerp", "lerp"], value="slerp", label="Path in noise space")
+    ui["go"] = gr.Button("Interpolate", variant="primary", elem_id="interpolate-go")
+    ui["frames"] = gr.Gallery(label="Frames", columns=8, height="auto", object_fit="contain", format="png", elem_id="frames")
+    ui["gif"] = gr.File(label="GIF", elem_id="gif")
+    return ui
+
+
+def build_app(gen, finder: PersonFinder | None = None) -> gr.Blocks:
+    """The editor's page for a ``PersonGenerator``. ``finder`` finds people in photos
+    (default: a ``PersonFinder`` with mediapipe, started on the first upload)."""
+    finder = finder or PersonFinder()
+    k = display_scale(gen.height)
+    factors = gen.factors
+    examples = example_photos()
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(900, 3600)) as demo:
+        state = gr.State(Session())
+        gr.Markdown(INTRO)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=260):
+                image = gr.Image(label="Person", format="png", interactive=False, height=DISPLAY_HEIGHT + 16, elem_id="person", buttons=["download"])
+                caption = gr.Markdown(elem_id="caption")
+                status = gr.Markdown(elem_id="status")
+            with gr.Column(scale=5), gr.Tabs():
+                with gr.Tab("Sample", id="sample"):
+                    ui = sample_tab(factors)
+                with gr.Tab("Edit a photo", id="photo"):
+                    ui |= photo_tab(factors, examples)
+                with gr.Tab("Edit the pose", id="pose"):
+                    ui |= pose_tab()
+                with gr.Tab("Interpolate", id="interpolate"):
+                    ui |= interpolate_tab(factors)
+        seeds, sliders = ui["seeds"], ui["sliders"]
+        view = [state, image, ui["editor"], ui["joints"], caption, status]
+
+        def show(s: Session, message: str = "") -> list:
+            """The session as the page shows it: the ``view`` outputs."""
+            person = render(gen, s)
+            return [s, person, editor_value(person, s.keypoints), visible_joints(s.keypoints), describe(gen, s), message]
+
+        def wire(triggers, fn, inputs, outputs, **kw):
+            """``fn`` on ``triggers``, guarded (messages to ``status``). By default an event
+            of the "render" group (one decoder pass; they share the queue's limit) that
+            shows no progress overlay, so the picture follows a slider without flicker."""
+            kw = {"show_progress": "hidden", "concurrency_id": "render", **kw}
+            fn = guarded(fn, len(outputs), outputs.index(status))
+            return gr.on(triggers, fn, inputs, outputs, **kw) if isinstance(triggers, list) else triggers(fn, inputs, outputs, **kw)
+
+        # -- Sample: a factor's seed box and sliders are one event, its dice another.
+        wire(demo.load, lambda s: show(h.start(gen, s)), [state], view, api_name="start")
+        for f in factors:
+            def set_factor(s, seed, *amounts, f=f):
+                return show(h.set_factor(gen, s, f, seed, amounts))
+
+            def roll(s, *, f=f):
+                s = h.roll(gen, s, f)
+                return [*show(s), s.seeds[f]]
+
+            changed = [seeds[f].submit, seeds[f].blur] + [sl.input for sl in sliders[f]]
+            wire(changed, set_factor, [state, seeds[f], *sliders[f]], view, api_name=f"set_{f}", trigger_mode="always_last")
+            wire(ui["dice"][f].click, roll, [state], [*view, seeds[f]], api_name=f"roll_{f}")
+
+        def sample_all(s, locked):
+            s = h.sample_all(gen, s, locked)
+            return [*show(s), *(s.seeds[f] for f in factors)]
+
+        wire(ui["sample_all"].click, sample_all, [state, ui["locks"]], [*view, *seeds.values()], api_name="sample_all")
+
+        # -- Edit a photo. Finding a person takes ~0.1 s (1 s the first time): a queue of its own.
+        def load_photo(s, photo):
+            if photo is None:  # the file box was cleared
+                return [gr.skip()] * (len(view) + 1)
+            s, person = h.load_photo(gen, finder, s, photo, "photo")
+            n = int((person.keypoints[:, 2] > 0).sum())
+            return [*show(s, f"Found the person in {person.name} ({n} of 18 joints)."), overlay(person.crop, person.keypoints, k)]
+
+        def load_other(s, photo):
+            if photo is None:
+                return [gr.skip()] * 3
+            s, person = h.load_photo(gen, finder, s, photo, "other")
+            message = f"Second photo: found the person in {person.name}. Take factors or swap parts below."
+            return [s, overlay(person.crop, person.keypoints, k), message]
+
+        def load_example(s, evt: gr.SelectData):
+            return [*load_photo(s, examples[evt.index]), examples[evt.index]]
+
+        slow = {"concurrency_id": "photo", "concurrency_limit": 1, "show_progress": "minimal"}
+        wire(ui["photo"].upload, load_photo, [state, ui["photo"]], [*view, ui["found"]], api_name="load_photo", **slow)
+        wire(ui["other"].upload, load_other, [state, ui["other"]], [state, ui["other_found"], status], api_name="load_other", **slow)
+        wire(ui["examples"].select, load_example, [state], [*view, ui["found"], ui["photo"]], api_visibility="undocumented", **slow)
+        wire(ui["use_photo"].click, lambda s: show(h.use_photo(gen, s)), [state], view, api_name="use_photo")
+        wire(ui["take"].click, lambda s, factors: show(h.take_from_other(gen, s, factors)), [state, ui["take_what"]], view, api_name="take")
+        wire(ui["swap"].click, lambda s, parts: show(h.swap_parts(gen, s, parts)), [state, ui["parts"]], view, api_name="swap_parts")
+
+        # -- Edit the pose. The editor's "drag" event carries its value (the new keypoints).
+        wire(ui["editor"].drag, lambda s, editor: show(h.move_joints(gen, s, editor)), [state, ui["editor"]], view, api_name="move_joints", trigger_mode="always_last")
+        wire(ui["joints"].input, lambda s, joints: show(h.set_visible_joints(gen, s, joints)), [state, ui["joints"]], view, api_name="set_joints", trigger_mode="always_last")
+        wire(ui["reset"].click, lambda s: show(h.reset_pose(gen, s)), [state], view, api_name="reset_pose")
+
+        def random_pose(s):
+            s = h.random_pose(gen, s)
+            return [*show(s), s.seeds["pose"], *[0.0] * SLIDERS]
+
+        wire(ui["random_pose"].click, random_pose, [state], [*view, seeds["pose"], *sliders["pose"]], api_name="random_pose")
+
+        # -- Interpolate. Inverting two photos takes seconds: a queue of its own.
+        def interpolate(s, between, seed_a, seed_b, factors, steps, method):
+            if between == "two photos":
+                s, out, residual = h.interpolate_photos(gen, s, factors, steps, method)
+                message = h.describe_residual(residual)
+            else:
+                out, message = h.interpolate_seeds(gen, seed_a, seed_b, factors, steps, method), ""
+            return [s, list(out), write_gif(out, k), message]
+
+        inputs = [state, ui["mode"], ui["seed_a"], ui["seed_b"], ui["chosen"], ui["steps"], ui["method"]]
+        wire(ui["go"].click, interpolate, inputs, [state, ui["frames"], ui["gif"], status], api_name="interpolate",
+             concurrency_id="interpolate", concurrency_limit=1, show_progress="full")  # fmt: skip
+    return demo
+
+
+def build_missing_app(message: str) -> gr.Blocks:
+    """The page shown when there are no weights to load: what is missing and what to do."""
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        gr.Markdown(
+            f"# {TITLE}\n\n## The model is missing\n\n{message}.\n\n"
+            "Start the app with `python app.py --checkpoint PATH.safetensors` (or a Hugging Face Hub "
+            "repo id), or put the trained weights at `assets/dpg-demo.safetensors`.",
+            elem_id="missing",
+        )
+    return demo
+
+
+def load_app(checkpoint=None, device=None, concurrency: int | None = None, threads: int | None = None) -> gr.Blocks:
+    """Load the weights and build the page (queued), or the "model is missing" page.
+
+    On a CPU, events run ``concurrency`` at a time (default: one per core, at most 4) with
+    ``threads`` torch threads each (default 1, set for the whole process). Single-threaded
+    events degrade gracefully on a busy machine: on this shared 2-core CPU a 30 ms
+    two-threaded decode took 0.1 to 1 s whenever other work ran (each op waits for its
+    slowest thread), while a single-threaded one stayed at about 60 ms.
+    """
+    import torch
+
+    from dpg.inference import PersonGenerator
+
+    try:
+        gen = PersonGenerator.from_checkpoint(checkpoint, device)
+    except UserError as err:
+        log.error("no model: %s", err)
+        return build_missing_app(str(err)).queue()
+    if gen.device.type == "cpu":
+        torch.set_num_threads(threads or 1)
+        concurrency = concurrency or min(os.cpu_count() or 1, 4)
+    else:
+        concurrency = concurrency or 4
+    for f in gen.factors:  # the sliders' directions: computed once, before the first visitor
+        gen.directions(f, SLIDERS)
+    log.info("model %s on %s, %d event(s) at a time", getattr(gen, "checkpoint", "?"), gen.device, concurrency)
+    return build_app(gen).queue(default_concurrency_limit=concurrency, max_size=64)
+
+
+def launch_options(max_file_size: str = MAX_UPLOAD) -> dict:
+    """What ``demo.launch`` needs besides the address: the upload limit, the theme (system
+    fonts: the default theme fetches web fonts, and the app must work offline), the page's
+    CSS, no server-side rendering (no Node process), no tracebacks in the page, and no run
+    history (it would keep every slider event, pictures included, in the browser)."""
+    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+    return {"max_file_size": max_file_size, "theme": theme, "css": CSS, "ssr_mode": False, "show_error": False, "run_history": False}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default=None, help="weights: a .safetensors path, a Hub repo id, or a bundled model by name: real (the default) or procedural")
+    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
+    p.add_argument("--host", default=None, help="address to serve on (default: 127.0.0.1, or $GRADIO_SERVER_NAME)")
+    p.add_argument("--port", type=int, default=None, help="port (default: 7860, or $GRADIO_SERVER_PORT)")
+    p.add_argument("--concurrency", type=int, default=None, help="events run at once (default: one per CPU core up to 4, or 4 on a GPU)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per event on a CPU (default: 1)")
+    p.add_argument("--max-file-size", default=MAX_UPLOAD, help=f"largest upload (default: {MAX_UPLOAD})")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    demo = load_app(args.checkpoint, args.device, args.concurrency, args.threads)
+    demo.launch(server_name=args.host, server_port=args.port, **launch_options(args.max_file_size))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Gradio components of the app whose values reach the handlers unchecked, so that the
+handlers' own checks (``dpg.app.session``) answer bad API input with a message. (A module of
+its own: Gradio inspects a component class's source file, which ``app.py`` loaded by path
+does not give it.)"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from gradio.events import Dependency
+
+class SeedBox(gr.Number):
+    """A seed box whose value reaches the handler as sent: Gradio's own check failed on a
+    seed of "abc", "" or a list with an opaque "upstream Gradio app has raised an exception"
+    (and rounded 3.5 silently); ``dpg.app.session.check_seed`` says what is wrong instead."""
+
+    def preprocess(self, payload):
+        return payload
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+class NumberSlider(gr.Slider):
+    """A slider whose value reaches the handler as sent (``check_amounts`` checks it)."""
+
+    def preprocess(self, payload):
+        return payload
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
