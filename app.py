@@ -259,7 +259,8 @@ def build_app(gen, finder: PersonFinder | None = None) -> gr.Blocks:
         def load_example(s, evt: gr.SelectData):
             return [*load_photo(s, examples[evt.index]), examples[evt.index]]
 
-        slow = {"concurrency_id": "photo", "concurrency_limit": 1, "show_progress": "minimal"}
+        # as many photo events at once as the finder has mediapipe graphs (one per core)
+        slow = {"concurrency_id": "photo", "concurrency_limit": finder.workers, "show_progress": "minimal"}
         wire(ui["photo"].upload, load_photo, [state, ui["photo"]], [*view, ui["found"]], api_name="load_photo", **slow)
         wire(ui["other"].upload, load_other, [state, ui["other"]], [state, ui["other_found"], status], api_name="load_other", **slow)
         wire(ui["examples"].select, load_example, [state], [*view, ui["found"], ui["photo"]], api_visibility="undocumented", **slow)

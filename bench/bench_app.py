@@ -175,6 +175,23 @@ def main() -> None:
         load1 = os.getloadavg()[0]
         print(f"throughput: {len(latencies) / wall:.1f} events/s; load average {load1:.1f} (other work on the machine slows every figure)")
 
+        print(f"\n3. {args.clients} visitors uploading a photo at once, 3 each")
+        uploads: list[float] = []
+
+        def uploader(cl):
+            for _ in range(3):
+                t = time.perf_counter()
+                cl.predict(photo, api_name="/load_photo")
+                with lock:
+                    uploads.append((time.perf_counter() - t) * 1e3)
+
+        threads = [threading.Thread(target=uploader, args=(cl,)) for cl in clients]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print(row("upload latency, ms", uploads))
+
         sliders = per_event["set_fg"] + per_event["set_bg"] + per_event["set_pose"]
         size = f"{editor['height']}x{editor['width']}"
         busy = f"load average {load0:.1f}-{load1:.1f} on {os.cpu_count()} cores"
@@ -182,6 +199,7 @@ def main() -> None:
         print(f"FIGURE app.slider_server_ms: {statistics.median(sliders):.1f}  (median server time of a slider event, one visitor, {size}; p90 {pct(sliders, 0.9):.1f}; budget 100; {busy})")
         print(f"FIGURE app.load_photo_server_ms: {statistics.median(per_event['load_photo']):.0f}  (find, crop and encode the person in a 384-pixel photo)")
         print(f"FIGURE app.interpolate_server_ms: {statistics.median(per_event['interpolate']):.0f}  (8 frames and a GIF; two photos, inverted once: {inverse[0] / 1000:.1f} s)")
+        print(f"FIGURE app.clients{args.clients}_upload_ms: {statistics.median(uploads):.0f}  (median latency of a photo upload, {args.clients} visitors uploading at once; p90 {pct(uploads, 0.9):.0f})")
         print(f"FIGURE app.clients{args.clients}_latency_ms: {statistics.median(latencies):.0f}  (median request-to-picture latency, {args.clients} visitors moving sliders at once; p90 {pct(latencies, 0.9):.0f}; {len(latencies) / wall:.1f} events/s)")
     finally:
         stop.set()

@@ -6,7 +6,8 @@ from them on the crops in ``bounding_box_train``::
 
     python bench/bench_keypoints.py [--data ../shared/data/market] [--json out.json]
 
-Reported: how many crops had a person found; the mean and median distance in pixels over the
+Reported: the found rate per PETA subset (a seeded sample of real pedestrian crops, groups refused as
+in the app); on the 20 annotated Market crops, how many had a person found; the mean and median distance in pixels over the
 joints present in both (per joint too); joints the reference has that we call missing and the
 reverse; the same distance with the eye and ear labels swapped, to check the left/right order.
 """
@@ -98,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         "--data", default=DEFAULT_DATA, help="folder with bounding_box_train/ and market-annotation-train.csv"
     )
     parser.add_argument("--json", help="also write the summary here")
+    parser.add_argument("--peta", default=os.path.join(os.path.dirname(DEFAULT_DATA), "real", "peta"),
+                        help="PETA's subsets: the found rate per subset (default ../shared/data/real/peta)")
+    parser.add_argument("--per-subset", type=int, default=100, help="photos sampled per PETA subset (default 100)")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     image_dir = os.path.join(args.data, "bounding_box_train")
     csv_path = os.path.join(args.data, "market-annotation-train.csv")
@@ -126,10 +131,44 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {joint:15s} {'-' if err is None else f'{err:5.2f}'}")
     for name, found, d in zip(result["names"], result["found"], result["distance"], strict=True):
         print(f"  {name}  {'no person' if not found else f'{np.nanmean(d):5.2f} px'}")
+    if args.peta and os.path.isdir(args.peta):
+        s["peta"] = peta_found(args.peta, args.per_subset, args.seed)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(s, f, indent=1)
     return 0
+
+
+def peta_found(root: str, per_subset: int, seed: int) -> dict:
+    """The app's person finder (``PersonCropper``: groups refused, 4+ joints) on a seeded
+    sample of each PETA subset; the overall rate weighs each subset by its size."""
+    import random
+
+    from dpg.pose.images import load_image
+    from dpg.pose.person import PersonCropper
+
+    cropper, out, total, weighted = PersonCropper(), {}, 0, 0.0
+    for subset in sorted(os.listdir(root)):
+        folder = os.path.join(root, subset)
+        if not os.path.isdir(folder):
+            continue
+        files = sorted(f for f in os.listdir(folder) if f.lower().endswith((".jpg", ".jpeg", ".png", ".bmp")))
+        pick = random.Random(seed).sample(files, min(per_subset, len(files)))
+        found = 0
+        for f in pick:
+            try:
+                cropper.crop(load_image(os.path.join(folder, f)), (128, 64))
+                found += 1
+            except UserError:
+                pass
+        rate = found / max(1, len(pick))
+        out[subset] = {"photos": len(files), "sampled": len(pick), "found": found, "rate": rate}
+        total += len(files)
+        weighted += rate * len(files)
+        print(f"FIGURE keypoints.peta.{subset}.found: {rate:.3f}  ({found} of {len(pick)} sampled, {len(files)} in the subset)")
+    out["overall"] = weighted / max(1, total)
+    print(f"FIGURE keypoints.peta.found: {out['overall']:.3f}  (subsets weighed by size, {total} photos)")
+    return out
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ The checks themselves (several people, no person, too few joints) are
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,11 +49,30 @@ def display_name(source) -> str:
 
 
 class PersonFinder:
-    """Finds and encodes the person in a photo; one instance per app, like the model (its
-    mediapipe graphs are made on the first upload and shared by every visitor)."""
+    """Finds and encodes the person in a photo; one instance per app, like the model.
 
-    def __init__(self, detector=None):
-        self.cropper = PersonCropper(detector)
+    It holds ``workers`` croppers (default: one per core, at most ``MAX_WORKERS``), each with
+    its own mediapipe graphs made on its first upload, and lends one to each upload: the
+    graphs are not thread-safe, and one shared graph under a lock made every upload wait for
+    the others (8 visitors: median 949 ms against 239 ms alone). The app lets as many photo
+    events run at once as there are croppers."""
+
+    MAX_WORKERS = 4
+
+    def __init__(self, detector=None, workers: int | None = None):
+        n = workers or (1 if detector is not None else min(self.MAX_WORKERS, os.cpu_count() or 1))
+        self.workers = max(1, int(n))
+        self._idle: queue.Queue = queue.Queue()
+        for _ in range(self.workers):
+            self._idle.put(PersonCropper(detector))
+
+    @contextlib.contextmanager
+    def _lend(self):
+        cropper = self._idle.get()  # waits while every cropper is busy
+        try:
+            yield cropper
+        finally:
+            self._idle.put(cropper)
 
     def find(self, gen, source: ImageSource) -> FoundPerson:
         """Any photo -> ``FoundPerson`` at ``gen``'s size. Raises ``UserError`` for a file that
@@ -63,7 +84,8 @@ class PersonFinder:
             photo = load_image(source)
         except UserError as err:  # name the file as the visitor knows it, not by its temp path
             raise UserError(str(err).replace(os.fspath(source), name) if isinstance(source, (str, os.PathLike)) else str(err)) from None
-        crop, kp = self.cropper.crop(photo, (gen.height, gen.width), name)
+        with self._lend() as cropper:
+            crop, kp = cropper.crop(photo, (gen.height, gen.width), name)
         return FoundPerson(name, crop, kp, gen.encode(crop[None], kp[None]), photo.shape[:2])
 
 
