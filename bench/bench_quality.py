@@ -1,7 +1,7 @@
 """Stage-I quality on held-out procedural people: reconstruction, and ground-truth factor swaps
 (``dpg.eval.disentangle``; issues 5 and 9).
 
-    python bench/bench_quality.py [--checkpoint assets/dpg-demo.safetensors] [--people 256] [--pairs 128]
+    python bench/bench_quality.py [--checkpoint assets/dpg-procedural.safetensors] [--people 256] [--pairs 128]
 
 Held-out people come from the renderer's ``test`` split (seeds disjoint from training), with
 procedural poses; when the real Market-1501 test CSV is found, the same figures are repeated
@@ -22,7 +22,7 @@ import os
 import sys
 
 from dpg.eval.disentangle import evaluate_disentanglement, reconstruction_quality
-from dpg.inference import DEFAULT_CHECKPOINT, PersonGenerator
+from dpg.inference import BUNDLED, PersonGenerator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.environ.get("DPG_SHARED_DATA", os.path.join(HERE, "..", "..", "shared", "data"))
@@ -45,7 +45,8 @@ def report(gen, people: int, pairs: int, seed: int, poses, tag: str, note: str) 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", default=os.environ.get("DPG_CHECKPOINT", str(DEFAULT_CHECKPOINT)))
+    # the procedural model: these figures need the renderer's ground truth
+    p.add_argument("--checkpoint", default=os.environ.get("DPG_CHECKPOINT", str(BUNDLED["procedural"])))
     p.add_argument("--people", type=int, default=256, help="people for the reconstruction score")
     p.add_argument("--pairs", type=int, default=128, help="pairs per factor swap")
     p.add_argument("--seed", type=int, default=0)

@@ -1,7 +1,7 @@
 """Stage II against its baselines: per-factor Fréchet distance of sampled embeddings, and the
 plausibility of sampled poses (``dpg.eval.stage2``; issue 6).
 
-    python bench/bench_stage2.py [--checkpoint assets/dpg-demo.safetensors] [--samples 2000]
+    python bench/bench_stage2.py [--checkpoint assets/dpg-procedural.safetensors] [--samples 2000]
 
 Real embeddings: stage-I foreground and background embeddings of ``--samples`` held-out
 procedural people (the renderer's ``test`` split), and pose-code embeddings of real poses
@@ -24,7 +24,7 @@ import sys
 import numpy as np
 
 from dpg.eval.stage2 import decode_poses, frechet_table, pose_plausibility, real_embeddings, split_real, stage2_samples
-from dpg.inference import DEFAULT_CHECKPOINT, PersonGenerator
+from dpg.inference import BUNDLED, PersonGenerator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.environ.get("DPG_SHARED_DATA", os.path.join(HERE, "..", "..", "shared", "data"))
@@ -48,7 +48,8 @@ def real_poses(path: str, gen, n: int, seed: int) -> tuple[np.ndarray, str]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", default=os.environ.get("DPG_CHECKPOINT", str(DEFAULT_CHECKPOINT)))
+    # the procedural model: these figures need the renderer's ground truth
+    p.add_argument("--checkpoint", default=os.environ.get("DPG_CHECKPOINT", str(BUNDLED["procedural"])))
     p.add_argument("--samples", type=int, default=2000, help="samples per set (default 2000)")
     p.add_argument("--poses", default=TRAIN_CSV, help="annotation CSV of real poses")
     p.add_argument("--seed", type=int, default=0)

@@ -1,9 +1,10 @@
-"""Rebuild the README gallery with the ``dpg`` commands themselves, on the bundled weights.
+"""Rebuild the README gallery with the ``dpg`` commands themselves, on the bundled weights
+(the default model, trained on real people) and the full-body street photos in
+``assets/examples`` (Clothing Co-Parsing, Apache-2.0; none was trained on).
 
     python docs/make_gallery.py
 """
 
-import json
 import os
 import sys
 import tempfile
@@ -12,20 +13,8 @@ import numpy as np
 from PIL import Image
 
 from dpg.cli import main as dpg
-from dpg.data.synthetic import SyntheticPeople
-from dpg.keypoints import JOINTS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def person(tmp: str, index: int) -> str:
-    """A held-out procedural person as IMAGE@KEYPOINTS for the command line."""
-    r = SyntheticPeople(10, split="test").render(index)
-    img, kp = os.path.join(tmp, f"p{index}.png"), os.path.join(tmp, f"p{index}.json")
-    Image.fromarray(r.image).save(img)
-    with open(kp, "w") as f:
-        json.dump({"joints": list(JOINTS), "keypoints": r.keypoints.tolist()}, f)
-    return f"{img}@{kp}"
 
 
 def stack(paths: list[str], out: str) -> None:
@@ -41,25 +30,39 @@ def run(*args: str) -> None:
         sys.exit(rc)
 
 
+def reconstructions(photos: list[str], out: str) -> None:
+    """Rows: each photo's person as the model sees it (the crop), then its reconstruction."""
+    from dpg.inference import PersonGenerator
+
+    gen = PersonGenerator.from_checkpoint(None, "cpu")
+    crops, recons = [], []
+    for p in photos:
+        factors, crop, _ = gen.encode_photo(p)
+        crops.append(crop)
+        recons.append(gen.compose(factors)[0])
+    grid = np.concatenate([np.concatenate(crops, 1), np.concatenate(recons, 1)], 0)
+    Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(out)
+
+
 def main() -> int:
+    examples = os.path.join(HERE, "..", "assets", "examples")
+    a, b, c, d = (os.path.join(examples, f"street-{n}.jpg") for n in ("1001", "1020", "1004", "1016"))
     with tempfile.TemporaryDirectory() as tmp:
         for fix, name in ((["bg", "pose"], "fg"), (["fg", "pose"], "bg"), (["fg", "bg"], "pose"), ([], "all")):
             run("sample", "-n", "8", "--out", f"{tmp}/{name}", "--fix", *fix)
         stack([f"{tmp}/{n}/sample-strip.png" for n in ("fg", "bg", "pose", "all")], f"{HERE}/gallery-sample.png")
-        a, b = person(tmp, 1), person(tmp, 4)
+        reconstructions([a, b, c, d], f"{HERE}/gallery-recon.png")
         strips = []
-        for i, extra in enumerate((["--factors", "fg"], ["--factors", "bg"], ["--factors", "pose"], ["--parts", "upper_body"])):
-            run("swap", a, b, "--out", f"{tmp}/swap{i}", *extra)
+        for i, (x, y, extra) in enumerate(((a, b, ["--factors", "fg"]), (a, b, ["--factors", "bg"]),
+                                           (a, b, ["--factors", "pose"]), (c, d, ["--factors", "fg"]),
+                                           (c, d, ["--parts", "upper_body"]))):  # fmt: skip
+            run("swap", x, y, "--out", f"{tmp}/swap{i}", *extra)
             strips.append(f"{tmp}/swap{i}/swap-strip.png")
         stack(strips, f"{HERE}/gallery-swap.png")
         run("interpolate", "--seed-a", "3", "--seed-b", "11", "--steps", "8", "--out", f"{tmp}/lerp")
         run("interpolate", "--seed-a", "3", "--seed-b", "11", "--steps", "8", "--factor", "pose", "--out", f"{tmp}/lerp-pose")
-        run("interpolate", "--a", a, "--b", b, "--steps", "8", "--out", f"{tmp}/inverse")
+        run("interpolate", "--a", a, "--b", c, "--steps", "8", "--hops", "5", "--out", f"{tmp}/inverse")
         stack([f"{tmp}/{n}/interpolation.png" for n in ("lerp", "lerp-pose", "inverse")], f"{HERE}/gallery-interpolate.png")
-        photo = os.path.join(HERE, "..", "assets", "examples", "astronaut.jpg")
-        run("swap", photo, b, "--factors", "bg", "--out", f"{tmp}/photo-bg")
-        run("transfer", photo, "--pose-json", b.split("@")[1], "--out", f"{tmp}/photo-pose")
-        stack([f"{tmp}/photo-bg/swap-strip.png", f"{tmp}/photo-pose/transfer.png"], f"{HERE}/gallery-photo.png")
     print("wrote docs/gallery-*.png")
     return 0
 

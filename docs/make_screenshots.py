@@ -71,12 +71,12 @@ def main() -> None:
         changed(before)
         shot("sample")
 
-        # 2. Edit a photo: the astronaut, with the background and pose of Grace Hopper's photo.
+        # 2. Edit a photo: a full-body street photo, with the background of another
         page.get_by_role("tab", name="Edit a photo").click()
         before = picture()
-        page.set_input_files("#photo input[type=file]", str(EXAMPLES / "astronaut.jpg"))
+        page.set_input_files("#photo input[type=file]", str(EXAMPLES / "street-1001.jpg"))
         changed(before)
-        page.set_input_files("#other input[type=file]", str(EXAMPLES / "cameraman.jpg"))
+        page.set_input_files("#other input[type=file]", str(EXAMPLES / "street-1020.jpg"))
         page.wait_for_function("() => document.querySelector('#status').innerText.includes('Second photo')")
         before = picture()
         page.locator("#take").click()

@@ -90,7 +90,9 @@ class PersonFinder:
 
 
 def example_photos() -> list[str]:
-    """The bundled example photos (``assets/examples``), sorted by name."""
+    """The bundled example photos (``assets/examples``): the full-body street photos first
+    (what a newcomer clicks first, and what the model edits best), then the portraits."""
     if not EXAMPLES.is_dir():
         return []
-    return sorted(str(p) for p in EXAMPLES.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    photos = [p for p in EXAMPLES.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+    return [str(p) for p in sorted(photos, key=lambda p: (not p.name.startswith("street-"), p.name))]

@@ -32,6 +32,7 @@ bicycles less reliably (the two Market crops it misses).
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import threading
@@ -59,6 +60,8 @@ EXTRA_CONTEXTS = (1.5, 3.0)
 # 28/37/38/40 with the second alone at 0.2.
 FALLBACK_CONFIDENCE = 0.2
 # A find of that pass counts only where the mirror image gives the same body (``_agrees``).
+# It sees the stretched photo, then (second variant) the photo as it is.
+FALLBACK_VARIANTS = 2
 # A photo at least this much taller than wide is a person crop the person fills: the
 # zoomed-out canvas is tried first (18 of the 20 Market crops found, against 9 as they are).
 TALL = 1.5
@@ -252,13 +255,13 @@ class PoseDetector:
         if not (fallback and FALLBACK_CONFIDENCE < self.min_detection_confidence):
             return None
         stretched = np.asarray(ImageOps.autocontrast(Image.fromarray(scaled), cutoff=1))
-        for context in contexts:
-            found = self._process(stretched, FALLBACK_CONFIDENCE, context, (height, width))
+        for pixels, context in itertools.product(FALLBACK_VARIANTS and (stretched, scaled)[:FALLBACK_VARIANTS], contexts):
+            found = self._process(pixels, FALLBACK_CONFIDENCE, context, (height, width))
             if found is None:
                 continue
             # A low-threshold find must agree with itself in the mirror image: on the 20
             # annotated Market crops the one wrong pose it found (40 px off) did not.
-            flipped = stretched[:, ::-1]
+            flipped = pixels[:, ::-1]
             for c in (context, *(c for c in contexts if c != context)):
                 mirror = self._process(flipped, FALLBACK_CONFIDENCE, c, (height, width))
                 if mirror is not None:
