@@ -172,7 +172,7 @@ def interpolate_tab(factors) -> dict:
     labels = [FACTOR_LABELS[f] for f in factors]
     ui["chosen"] = gr.CheckboxGroup(labels, value=labels, label="Factors that change", elem_id="interp-factors")
     with gr.Row():
-        ui["steps"] = gr.Slider(2, h.MAX_STEPS, 8, step=1, label="Steps", elem_id="steps")
+        ui["steps"] = NumberSlider(2, h.MAX_STEPS, 8, step=1, label="Steps", elem_id="steps")
         ui["method"] = gr.Radio(["slerp", "lerp"], value="slerp", label="Path in noise space")
     ui["go"] = gr.Button("Interpolate", variant="primary", elem_id="interpolate-go")
     ui["frames"] = gr.Gallery(label="Frames", columns=8, height="auto", object_fit="contain", format="png", elem_id="frames")

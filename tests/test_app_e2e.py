@@ -142,3 +142,23 @@ def test_uploads_over_the_limit_are_refused(server, tmp_path):
     with pytest.raises(Exception, match="(?i)size|large|413"):
         c.predict(gradio_client.handle_file(str(big)), api_name="/load_photo")
     assert c.predict(api_name="/reset_pose")[4] == ""  # and the app keeps working
+
+
+@pytest.mark.parametrize(
+    "args, api, said",
+    [
+        (("abc", 0, 0, 0), "/set_fg", "whole number"),
+        (("", 0, 0, 0), "/set_fg", "empty"),
+        (([1, 2], 0, 0, 0), "/set_fg", "whole number"),
+        ((3.5, 0, 0, 0), "/set_fg", "whole number"),
+        ((True, 0, 0, 0), "/set_bg", "whole number"),
+        ((1, "x", 0, 0), "/set_pose", "slider"),
+        (("two seeds", 0, 5, ["pose"], "abc", "slerp"), "/interpolate", "steps"),
+    ],
+)
+def test_wrong_typed_api_values_get_a_message_not_an_exception(server, args, api, said):
+    # Gradio's own Number check raised an opaque "upstream Gradio app has raised an exception"
+    c = gradio_client.Client(server[0], verbose=False)
+    c.predict(api_name="/start")
+    out = c.predict(*args, api_name=api)
+    assert said in str(out[-1]).lower(), out  # the status line, the last output of every event
