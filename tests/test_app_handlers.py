@@ -476,3 +476,24 @@ def test_uploads_are_found_side_by_side_not_one_after_another(gen):
         for t in threads:
             t.join()
         assert peak[0] == expected
+
+
+def test_sliders_move_the_photos_own_factor_not_the_stale_seeds(gen, s0):
+    # after an upload, nudging a slider replaced the photo's clothing with the seed box's
+    s = with_two_people(gen, s0)
+    s = h.use_photo(gen, s)
+    for f, key in (("fg", "fg"), ("bg", "bg"), ("pose", "keypoints")):
+        photo = getattr(s, key)
+        nudged = h.set_factor(gen, s, f, s.seeds[f], [0.05, 0, 0])
+        seed_value = h.set_factor(gen, replace(s, sources={**s.sources, f: "seed"}), f, s.seeds[f], [0.05, 0, 0])
+        a, b, c = (np.asarray(v, np.float32) for v in (photo, getattr(nudged, key), getattr(seed_value, key)))
+        assert np.abs(b - a).max() < np.abs(c - a).max()  # near the photo's, not the seed's
+        assert nudged.sources[f] == "photo" and nudged.offsets[f] == [0.05, 0, 0]
+        back = h.set_factor(gen, nudged, f, s.seeds[f], [0, 0, 0])
+        assert getattr(back, key) == photo  # sliders back where they were: the photo's factor exactly
+        far = h.set_factor(gen, nudged, f, s.seeds[f], [2.0, 0, 0])
+        if f != "pose":
+            assert not np.allclose(np.asarray(getattr(far, key)), a)  # it does move
+    # a new seed takes the seed's factor, as before
+    fresh = h.set_factor(gen, s, "fg", s.seeds["fg"] + 1, [0, 0, 0])
+    assert fresh.sources["fg"] == "seed" and fresh.fg != s.fg

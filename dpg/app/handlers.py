@@ -69,10 +69,17 @@ def start(gen, s: Session) -> Session:
 
 
 def set_factor(gen, s: Session, factor: str, seed, amounts) -> Session:
-    """Sample ``factor`` from ``seed`` moved by the slider ``amounts``; the others stay."""
+    """Sample ``factor`` from ``seed`` moved by the slider ``amounts``; the others stay.
+
+    Where the factor came from a photo (or a part swap, or the pose editor) and the seed box
+    still holds the session's seed, the sliders move that factor instead (``slide``): a
+    slider nudged after an upload used to replace the photo's clothing with the stale seed's.
+    A new seed (typed, or the dice) takes the seed's factor as before."""
     check_factor(gen, factor)
     seed, amounts = check_seed(seed), check_amounts(amounts)
     s = materialize(gen, s)
+    if s.sources[factor] != "seed" and seed == s.seeds[factor]:
+        return slide(gen, s, factor, amounts)
     value = sample_factor(gen, factor, seed, amounts)
     s = replace(
         s,
@@ -83,6 +90,47 @@ def set_factor(gen, s: Session, factor: str, seed, amounts) -> Session:
     if factor == "pose":
         return replace(s, keypoints=value, pose_origin={"keypoints": value, "source": "seed"})
     return replace(s, **{factor: value})
+
+
+def slide(gen, s: Session, factor: str, amounts) -> Session:
+    """Move a factor that did not come from a seed along the sliders' directions.
+
+    The factor as it was before the sliders moved (its *anchor*, with the slider values of
+    that moment) is kept in the session; the new value is the anchor plus what the same
+    slider change does to a sampled person at the noise's mean: ``Phi(shift(a)) -
+    Phi(shift(a0))`` for embeddings, the same difference of the drawn keypoints for the pose
+    (visible joints moved, visibility kept). Sliders back at ``a0`` give the anchor exactly.
+    An anchor is replaced when the factor has changed since (another upload, a take, an edit).
+    """
+    key = "keypoints" if factor == "pose" else factor
+    current = getattr(s, key)
+    anchor = s.anchors.get(factor)
+    if anchor is None or anchor["result"] != current:
+        anchor = {"value": current, "offsets": s.offsets[factor]}
+    zero = torch.zeros(1, gen.noise(factor, [0]).shape[1], device=gen.device)
+
+    def drawn(a):
+        return gen.factor_from_z(factor, zero + gen.shift(factor, a))[0].cpu().numpy()
+
+    base = np.asarray(anchor["value"], dtype=np.float32)
+    delta = 0 * base
+    if list(amounts) != list(anchor["offsets"]):
+        new, old = drawn(amounts), drawn(anchor["offsets"])
+        delta = new - old
+        if factor == "pose":  # a joint moves only where both drawn poses show it
+            delta[~((new[:, 2] > 0) & (old[:, 2] > 0))] = 0
+    if factor == "pose":
+        moved = base.copy()
+        seen = base[:, 2] > 0
+        moved[seen, :2] = base[seen, :2] + delta[seen, :2]
+        moved[:, 0] = np.clip(moved[:, 0], 0, gen.width - 1)
+        moved[:, 1] = np.clip(moved[:, 1], 0, gen.height - 1)
+    else:
+        moved = base + delta
+    value = moved.tolist() if list(amounts) != list(anchor["offsets"]) else anchor["value"]
+    s = replace(s, offsets={**s.offsets, factor: amounts}, anchors={**s.anchors, factor: {**anchor, "result": value}},
+                **{key: value})  # fmt: skip
+    return s
 
 
 def roll(gen, s: Session, factor: str, seed: int | None = None) -> Session:

@@ -51,6 +51,9 @@ class Session:
     photo: dict | None = None
     other: dict | None = None
     inverted: dict = field(default_factory=dict)
+    # per factor not from a seed: its value before the sliders moved it ({"value", "offsets",
+    # "result"}; ``dpg.app.handlers.slide``)
+    anchors: dict = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------------
