@@ -1,4 +1,5 @@
-"""``dpg render-synthetic`` and ``dpg preview-synthetic``: procedural people on disk.
+"""``dpg prepare`` (folders of photos -> a training set, ``dpg.data.prepare``), and
+``dpg render-synthetic`` and ``dpg preview-synthetic``: procedural people on disk.
 
 ``render-synthetic`` writes a folder in Market-1501 layout and naming, so every reader,
 trainer and re-ID tool built for Market-1501 runs on it unchanged::
