@@ -16,9 +16,21 @@ class SeedBox(gr.Number):
     def preprocess(self, payload):
         return payload
 
+    def get_block_name(self) -> str:  # the page draws it with Gradio's own Number
+        return "number"
+
+    def get_block_class(self) -> str:
+        return "number"
+
 
 class NumberSlider(gr.Slider):
     """A slider whose value reaches the handler as sent (``check_amounts`` checks it)."""
 
     def preprocess(self, payload):
         return payload
+
+    def get_block_name(self) -> str:  # the page draws it with Gradio's own Slider
+        return "slider"
+
+    def get_block_class(self) -> str:
+        return "slider"

@@ -252,7 +252,7 @@ def move_joints(gen, s: Session, value) -> Session:
     kp = parse_keypoints(value, gen.height, gen.width)
     if kp[:, 2].sum() == 0:
         raise UserError("show at least one joint: a pose with no joint cannot be drawn")
-    kp = require_pose(kp, gen.height, gen.width)  # the same rule as dpg transfer --pose-json
+    require_pose(kp, gen.height, gen.width)  # the same rule as dpg transfer --pose-json; hidden joints keep their place
     s = materialize(gen, s)
     return replace(s, keypoints=kp.tolist(), sources={**s.sources, "pose": "edited"})
 
