@@ -1,24 +1,31 @@
-"""The shipped demo weights: they load, they are small, and a golden pixel slice pins them."""
+"""The shipped weights: the default model (real people) and the procedural one kept by name for
+the ground-truth benchmarks. They load, they are small, and golden pixel slices pin them; the
+inversion tests run on the procedural model, whose figures the README's inversion rows give."""
 
 import numpy as np
 import pytest
 import torch
 
 from dpg.checkpoint import read_metadata
-from dpg.inference import DEFAULT_CHECKPOINT, PersonGenerator
+from dpg.inference import BUNDLED, DEFAULT_CHECKPOINT, PersonGenerator
 
-pytestmark = pytest.mark.skipif(not DEFAULT_CHECKPOINT.exists(), reason="bundled weights not present")
+PROCEDURAL = BUNDLED["procedural"]
+pytestmark = pytest.mark.skipif(not (DEFAULT_CHECKPOINT.exists() and PROCEDURAL.exists()), reason="bundled weights not present")
 
 
 @pytest.fixture(scope="module")
 def gen():
-    return PersonGenerator.from_checkpoint(None, "cpu")
+    return PersonGenerator.from_checkpoint("procedural", "cpu")
 
 
 def test_bundled_weights_are_complete_and_small():
-    meta = read_metadata(DEFAULT_CHECKPOINT)
-    assert meta["stages"] == "stage1,pose_ae,stage2"
-    assert DEFAULT_CHECKPOINT.stat().st_size < 40 * 2**20
+    for path in BUNDLED.values():
+        meta = read_metadata(path)
+        assert meta["stages"] == "stage1,pose_ae,stage2"
+        assert path.stat().st_size < 30 * 2**20
+    assert sum(p.stat().st_size for p in BUNDLED.values()) < 60e6  # the repository's weights in all
+    assert "real people" in read_metadata(DEFAULT_CHECKPOINT)["data"]
+    assert "procedural" in read_metadata(PROCEDURAL)["data"]
 
 
 def test_golden_slice(gen):
@@ -62,3 +69,15 @@ def test_basin_hops_take_a_stalled_foreground_below_one_percent(gen):
     hopped = gen.invert(target, iters=300, tol=0.008, hops=40, only="fg")  # 11-15 hops here; room for other CPUs
     assert set(hopped.residual) == {"fg"}
     assert plain.residual["fg"][0] > 0.01 > hopped.residual["fg"][0]
+
+
+def test_golden_slice_of_the_default_model():
+    # the default model (real people): a sampled person's pixels, to a couple of grey levels
+    real = PersonGenerator.from_checkpoint(None, "cpu")
+    img = real.compose(real.sample(fg=1, bg=2, pose=3))[0]
+    expected = np.array(
+        [[[59, 52, 46], [58, 52, 46], [59, 52, 46]],
+         [[60, 52, 46], [59, 52, 46], [59, 52, 46]],
+         [[60, 52, 47], [58, 52, 46], [59, 52, 45]]]
+    )  # fmt: skip
+    assert np.abs(img[60:63, 30:33].astype(int) - expected).max() <= 2
