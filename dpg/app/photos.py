@@ -51,7 +51,8 @@ def display_name(source) -> str:
 class PersonFinder:
     """Finds and encodes the person in a photo; one instance per app, like the model.
 
-    It holds ``workers`` croppers (default: one per core, at most ``MAX_WORKERS``), each with
+    It holds ``workers`` croppers (default: ``DPG_PHOTO_WORKERS``, else one per core, at most
+    ``MAX_WORKERS``), each with
     its own mediapipe graphs made on its first upload, and lends one to each upload: the
     graphs are not thread-safe, and one shared graph under a lock made every upload wait for
     the others (8 visitors: median 949 ms against 239 ms alone). The app lets as many photo
@@ -60,7 +61,8 @@ class PersonFinder:
     MAX_WORKERS = 4
 
     def __init__(self, detector=None, workers: int | None = None):
-        n = workers or (1 if detector is not None else min(self.MAX_WORKERS, os.cpu_count() or 1))
+        default = int(os.environ.get("DPG_PHOTO_WORKERS", "0")) or min(self.MAX_WORKERS, os.cpu_count() or 1)
+        n = workers or (1 if detector is not None else default)
         self.workers = max(1, int(n))
         self._idle: queue.Queue = queue.Queue()
         for _ in range(self.workers):
