@@ -39,7 +39,15 @@ def sources(shared_data, tmp_path):
         shutil.copy(os.path.join(real, "inria", n), b / n)
     (b / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
     Image.fromarray(np.full((128, 64, 3), 128, np.uint8)).save(b / "empty_wall.png")  # no person
+    from dpg.data.synthetic import SyntheticPeople
+
+    # a procedural person at twice the size, on its street: found or reported, like any photo
+    person = SyntheticPeople(4, split="test", size=(256, 128)).render(1).image
+    Image.fromarray(person).save(b / "rendered_person.png")
     return [str(tmp_path / "src" / "peta"), str(b)]
+
+
+EXTRA = 3  # broken.jpg, empty_wall.png, rendered_person.png
 
 
 def _files(root):
@@ -63,10 +71,10 @@ def test_prepare_writes_what_the_readers_take(sources, tmp_path):
     written = {s: MarketDataset(out, s, size=(128, 64), missing="error") for s in ("train", "test")}
     names = written["train"].names + written["test"].names
     refused = report.count("\n") - 1
-    assert len(names) + refused == len(PETA) + len(INRIA) + 2  # every photo written or reported
+    assert len(names) + refused == len(PETA) + len(INRIA) + EXTRA  # every photo written or reported
     assert len(names) >= 6  # the real crops are found
     counts = summary.per_source
-    assert sum(c["photos"] for c in counts.values()) == len(PETA) + len(INRIA) + 2
+    assert sum(c["photos"] for c in counts.values()) == len(PETA) + len(INRIA) + EXTRA
     item = written["train"][0] if len(written["train"]) else written["test"][0]
     assert item["image"].shape == (3, 128, 64) and item["keypoints"].shape == (18, 3)
     for n in names:  # one mask per crop, at the crop's size, with the person in it
@@ -111,7 +119,7 @@ def test_prepare_resumes_to_the_same_files(sources, tmp_path, monkeypatch):
     done = []
     monkeypatch.setattr(P, "process", lambda *a: done.append(a) or real(*a))
     prepare(sources, str(cut), (128, 64), test_fraction=0.5, seed=3, workers=1, progress=False)
-    assert len(done) == len(PETA) + len(INRIA) + 2 - 3  # the three done are skipped
+    assert len(done) == len(PETA) + len(INRIA) + EXTRA - 3  # the three done are skipped
     a, b = _files(whole), _files(cut)
     assert set(a) == set(b)
     for rel in a:
