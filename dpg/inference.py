@@ -63,12 +63,11 @@ def resolve_device(spec: torch.device | str | None) -> torch.device:
 def resolve_checkpoint(spec: str | os.PathLike | None) -> Path:
     """A local path, or a Hugging Face Hub repo id (``owner/name`` or ``hf://owner/name``)
     fetched with ``huggingface_hub`` when it is installed and the hub is reachable."""
-    if spec is None:
-        if not DEFAULT_CHECKPOINT.exists():
-            raise UserError(f"the bundled weights {DEFAULT_CHECKPOINT} are missing: reinstall, or pass --checkpoint PATH")
-        return DEFAULT_CHECKPOINT
-    if str(spec) in BUNDLED and not Path(spec).exists():
-        return resolve_checkpoint(BUNDLED[str(spec)]) if BUNDLED[str(spec)].exists() else _missing(BUNDLED[str(spec)])
+    if spec is None or (str(spec) in BUNDLED and not Path(spec).exists()):  # a bundled model, by name or default
+        bundled = DEFAULT_CHECKPOINT if spec is None else BUNDLED[str(spec)]
+        if not bundled.exists():
+            raise UserError(f"the bundled weights {bundled} are missing: reinstall, or pass --checkpoint PATH")
+        return bundled
     path = Path(spec).expanduser()
     if path.is_dir():
         inside = sorted(path.glob("*.safetensors"))
@@ -98,10 +97,6 @@ def resolve_checkpoint(spec: str | os.PathLike | None) -> Path:
             raise UserError(f"could not fetch {text}/model.safetensors from the Hugging Face Hub ({type(err).__name__}); "
                             "check the repo id and the network, or pass a local path") from None
     raise UserError(f"checkpoint not found: {spec} (a .safetensors path or a Hub repo id owner/name)")
-
-
-def _missing(path: Path):
-    raise UserError(f"the bundled weights {path} are missing: reinstall, or pass --checkpoint PATH")
 
 
 def push_to_hub(checkpoint: str | os.PathLike, repo_id: str) -> str:

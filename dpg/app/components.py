@@ -8,29 +8,24 @@ from __future__ import annotations
 import gradio as gr
 
 
-class SeedBox(gr.Number):
-    """A seed box whose value reaches the handler as sent: Gradio's own check failed on a
-    seed of "abc", "" or a list with an opaque "upstream Gradio app has raised an exception"
-    (and rounded 3.5 silently); ``dpg.app.session.check_seed`` says what is wrong instead."""
+class _AsSent:
+    """Hands the page's value to the handler as sent, and has the page draw the Gradio
+    component it derives from (a new class name would have no component on the page)."""
 
     def preprocess(self, payload):
         return payload
 
-    def get_block_name(self) -> str:  # the page draws it with Gradio's own Number
-        return "number"
+    def get_block_name(self) -> str:
+        return next(c for c in type(self).__mro__ if c.__module__.startswith("gradio.components")).__name__.lower()
 
-    def get_block_class(self) -> str:
-        return "number"
+    get_block_class = get_block_name
 
 
-class NumberSlider(gr.Slider):
-    """A slider whose value reaches the handler as sent (``check_amounts`` checks it)."""
+class SeedBox(_AsSent, gr.Number):
+    """A seed box: Gradio's own check failed on a seed of "abc", "" or a list with an opaque
+    "upstream Gradio app has raised an exception" (and rounded 3.5 silently);
+    ``dpg.app.session.check_seed`` says what is wrong instead."""
 
-    def preprocess(self, payload):
-        return payload
 
-    def get_block_name(self) -> str:  # the page draws it with Gradio's own Slider
-        return "slider"
-
-    def get_block_class(self) -> str:
-        return "slider"
+class NumberSlider(_AsSent, gr.Slider):
+    """A slider whose value ``check_amounts`` (or the handler's own check) checks."""

@@ -103,34 +103,25 @@ def slide(gen, s: Session, factor: str, amounts) -> Session:
     An anchor is replaced when the factor has changed since (another upload, a take, an edit).
     """
     key = "keypoints" if factor == "pose" else factor
-    current = getattr(s, key)
     anchor = s.anchors.get(factor)
-    if anchor is None or anchor["result"] != current:
-        anchor = {"value": current, "offsets": s.offsets[factor]}
-    zero = torch.zeros(1, gen.noise(factor, [0]).shape[1], device=gen.device)
-
-    def drawn(a):
-        return gen.factor_from_z(factor, zero + gen.shift(factor, a))[0].cpu().numpy()
-
-    base = np.asarray(anchor["value"], dtype=np.float32)
-    delta = 0 * base
-    if list(amounts) != list(anchor["offsets"]):
-        new, old = drawn(amounts), drawn(anchor["offsets"])
-        delta = new - old
-        if factor == "pose":  # a joint moves only where both drawn poses show it
-            delta[~((new[:, 2] > 0) & (old[:, 2] > 0))] = 0
-    if factor == "pose":
-        moved = base.copy()
-        seen = base[:, 2] > 0
-        moved[seen, :2] = base[seen, :2] + delta[seen, :2]
-        moved[:, 0] = np.clip(moved[:, 0], 0, gen.width - 1)
-        moved[:, 1] = np.clip(moved[:, 1], 0, gen.height - 1)
+    if anchor is None or anchor["result"] != getattr(s, key):
+        anchor = {"value": getattr(s, key), "offsets": s.offsets[factor]}
+    if list(amounts) == list(anchor["offsets"]):
+        value = anchor["value"]
     else:
-        moved = base + delta
-    value = moved.tolist() if list(amounts) != list(anchor["offsets"]) else anchor["value"]
-    s = replace(s, offsets={**s.offsets, factor: amounts}, anchors={**s.anchors, factor: {**anchor, "result": value}},
-                **{key: value})  # fmt: skip
-    return s
+        # the noise's mean moved by each slider setting: shift(a) is a z [1, K] itself
+        new, old = (gen.factor_from_z(factor, gen.shift(factor, a))[0].cpu().numpy() for a in (amounts, anchor["offsets"]))
+        base = np.asarray(anchor["value"], dtype=np.float32)
+        if factor == "pose":  # [18, 3]: visible joints move where both drawn poses show them
+            moves = (base[:, 2] > 0) & (new[:, 2] > 0) & (old[:, 2] > 0)
+            moved = base.copy()
+            moved[moves, :2] += new[moves, :2] - old[moves, :2]
+            moved[:, :2] = np.clip(moved[:, :2], 0, [gen.width - 1, gen.height - 1])
+        else:
+            moved = base + new - old
+        value = moved.tolist()
+    anchors = {**s.anchors, factor: {**anchor, "result": value}}
+    return replace(s, offsets={**s.offsets, factor: amounts}, anchors=anchors, **{key: value})
 
 
 def roll(gen, s: Session, factor: str, seed: int | None = None) -> Session:

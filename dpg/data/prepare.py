@@ -12,7 +12,8 @@ The road from photos to what the readers and trainers take (``dpg.data.market``,
 Each photo goes through the app's own person finder (``dpg.pose.person.PersonCropper``: group
 photos, no person, too few joints are refused with the app's messages), is cropped at the
 model's aspect ratio around the joints and resized to ``size``; where the box leaves the
-photo the edge is replicated (no black bars). The keypoint CSVs hold the joints of the written
+photo it is padded with the photo's blurred mirror image (``dpg.pose.images.crop_person``: no
+streaks, no black bars). The keypoint CSVs hold the joints of the written
 crop. The mask is mediapipe's person segmentation cut like the crop, or the source's own where
 it has one (``<folder>/../masks/<stem>.png`` with labels, ``> 0`` = person, as Clothing
 Co-Parsing ships them).
@@ -304,7 +305,7 @@ def _assemble(photos: list[Photo], root: Path, sources: list[str], info: dict) -
         names = [n for n, _ in items]
         kp = np.stack([k for _, k in items]) if items else np.zeros((0, 18, 3), np.float32)
         write_annotation_csv(root / f"market-annotation-{split}.csv", names, kp)
-    _write_test_pairs(root / "market-pairs-test.csv", rows["test"], {n: lab for n, _, lab, _ in index})
+    _write_test_pairs(root / "market-pairs-test.csv", rows["test"])
     with open(root / "prepare-report.csv", "w", newline="") as f:
         csv.writer(f).writerows([("photo", "reason"), *refused])
     with open(root / "prepare-index.csv", "w", newline="") as f:
@@ -317,7 +318,7 @@ def _assemble(photos: list[Photo], root: Path, sources: list[str], info: dict) -
     return summary
 
 
-def _write_test_pairs(path: Path, items: list, label_of: dict) -> None:
+def _write_test_pairs(path: Path, items: list) -> None:
     """Ordered same-identity pairs of the test split (both with shoulders and hips)."""
     names = [n for n, _ in items]
     kp = np.stack([k for _, k in items]) if items else np.zeros((0, 18, 3), np.float32)

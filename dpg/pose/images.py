@@ -73,7 +73,7 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise UserError(
             f"{name} is truncated or corrupt and cannot be decoded ({err}); re-export or re-download it"
         ) from err
-    return _bounded(_to_rgb(_upright(im), name))
+    return fit_within(_to_rgb(_upright(im), name))
 
 
 def _open(source) -> tuple[str, BinaryIO]:
@@ -121,12 +121,13 @@ def _check_aspect(width: int, height: int, name: str) -> None:
         )
 
 
-def _bounded(image: np.ndarray) -> np.ndarray:
-    """Shrink a photo whose long side exceeds ``MAX_SIDE`` (see there)."""
+def fit_within(image: np.ndarray, side: int = MAX_SIDE) -> np.ndarray:
+    """uint8 ``[H, W, 3]`` shrunk (Lanczos) so that its long side is at most ``side``; as is
+    when it already fits (default ``MAX_SIDE``, the bound every loaded photo gets)."""
     height, width = image.shape[:2]
-    if max(height, width) <= MAX_SIDE:
+    if max(height, width) <= side:
         return image
-    scale = MAX_SIDE / max(height, width)
+    scale = side / max(height, width)
     return resize(image, max(1, round(height * scale)), max(1, round(width * scale)))
 
 
@@ -176,7 +177,7 @@ def _from_array(a: np.ndarray, max_pixels: int) -> np.ndarray:
         # Composite on white: out = alpha * rgb + (1 - alpha) * 255.
         alpha = a[:, :, 3:].astype(np.float32) / 255
         a = np.rint(a[:, :, :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
-    return _bounded(a)
+    return fit_within(a)
 
 
 def _to_uint8(a: np.ndarray) -> np.ndarray:

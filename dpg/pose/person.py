@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dpg.errors import UserError
-from dpg.pose.images import crop_person
+from dpg.pose.images import crop_person, fit_within
 
 # The face counter sees the photo shrunk to this long side at most (its full-range model
 # works at 192x192; OpenCV inside mediapipe asserts on sides of 32,767 or more).
@@ -35,17 +35,6 @@ MIN_JOINTS = 4
 BLANK_MARGIN = 0.15
 SECOND_JOINTS = 8
 SECOND_HEIGHT = 0.7  # street photos show passers-by behind the subject at about half its height
-
-
-def _bounded(photo: np.ndarray, side: int) -> np.ndarray:
-    """The photo with its long side at most ``side`` (the detectors see a few hundred pixels)."""
-    from dpg.pose.images import resize
-
-    h, w = photo.shape[:2]
-    if max(h, w) <= side:
-        return photo
-    k = side / max(h, w)
-    return resize(photo, max(1, round(h * k)), max(1, round(w * k)))
 
 
 @dataclass(frozen=True)
@@ -97,7 +86,7 @@ class PersonCropper:
             if self._faces is None:
                 # model_selection=1: the full-range model, for people up to ~5 m away.
                 self._faces = face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
-            result = self._faces.process(np.ascontiguousarray(_bounded(photo, FACE_SIDE)))
+            result = self._faces.process(np.ascontiguousarray(fit_within(photo, FACE_SIDE)))
         widths = [d.location_data.relative_bounding_box.width for d in (result.detections or [])]
         if not widths:
             return 1
