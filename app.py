@@ -36,6 +36,7 @@ from dpg.app.session import (
     SLIDERS,
     Session,
     describe,
+    materialize,
     render,
 )
 from dpg.app.views import (
@@ -46,6 +47,7 @@ from dpg.app.views import (
     overlay,
     visible_joints,
     write_gif,
+    write_png,
 )
 from dpg.errors import UserError
 from dpg.keypoints import _LIMB_COLOURS, BODY_PARTS, JOINTS, LIMBS
@@ -196,6 +198,10 @@ def build_app(gen, finder: PersonFinder | None = None) -> gr.Blocks:
                 image = gr.Image(label="Person", format="png", interactive=False, height=DISPLAY_HEIGHT + 16, elem_id="person", buttons=["download"])
                 caption = gr.Markdown(elem_id="caption")
                 status = gr.Markdown(elem_id="status")
+                with gr.Row():
+                    model_only = gr.Checkbox(label="Model output only (128x64, the paper's view)", value=False, elem_id="model-only")
+                    full = gr.Button("Full resolution", elem_id="full-res", size="sm", scale=0, min_width=120)
+                full_file = gr.File(label="The edit at the photo's resolution", interactive=False, visible=False, elem_id="full-file")
             with gr.Column(scale=5), gr.Tabs():
                 with gr.Tab("Sample", id="sample"):
                     ui = sample_tab(factors)
@@ -211,7 +217,8 @@ def build_app(gen, finder: PersonFinder | None = None) -> gr.Blocks:
         def show(s: Session, message: str = "") -> list:
             """The session as the page shows it: the ``view`` outputs."""
             person = render(gen, s)
-            return [s, person, editor_value(person, s.keypoints), visible_joints(s.keypoints), describe(gen, s), message]
+            picture = h.picture(gen, finder, s, model_image=person)  # the edit on the photo, when there is one
+            return [s, picture, editor_value(person, s.keypoints), visible_joints(s.keypoints), describe(gen, s), message]
 
         def wire(triggers, fn, inputs, outputs, **kw):
             """``fn`` on ``triggers``, guarded (messages to ``status``). By default an event
@@ -238,6 +245,14 @@ def build_app(gen, finder: PersonFinder | None = None) -> gr.Blocks:
         def sample_all(s, locked):
             s = h.sample_all(gen, s, locked)
             return [*show(s), *(s.seeds[f] for f in factors)]
+
+        wire(model_only.input, lambda s, value: show(h.set_model_only(gen, s, value)), [state, model_only], view, api_name="model_only")
+
+        def full_resolution(s):
+            picture = h.picture(gen, finder, materialize(gen, s), full=True)
+            return gr.update(value=write_png(picture), visible=True), f"The edit at {picture.shape[1]}x{picture.shape[0]} pixels: download it below the picture."
+
+        wire(full.click, full_resolution, [state], [full_file, status], api_name="full_resolution", concurrency_id="photo", show_progress="minimal")
 
         wire(ui["sample_all"].click, sample_all, [state, ui["locks"]], [*view, *seeds.values()], api_name="sample_all")
 

@@ -102,7 +102,8 @@ def _holds_bool(value, depth: int = 0) -> bool:
 
 
 def load_person(gen, spec: str):
-    """A person on the command line -> ``(Factors of one, crop uint8, keypoints [18, 3])``."""
+    """A person on the command line -> ``(Factors of one, crop uint8, keypoints [18, 3],
+    PhotoPerson or None)``: the last for a photo (``dpg.photo``), None for IMAGE@KEYPOINTS."""
     if "@" in spec and not os.path.exists(spec):
         image_path, kp_path = spec.split("@", 1)
         from dpg.pose.images import load_image
@@ -111,8 +112,17 @@ def load_person(gen, spec: str):
         kp = read_keypoints(kp_path)
         if image.shape[:2] != (gen.height, gen.width):
             raise UserError(f"{image_path} is {image.shape[0]}x{image.shape[1]}; IMAGE@KEYPOINTS needs a {gen.height}x{gen.width} image (pass a photo alone to crop it)")
-        return gen.encode(image[None], kp[None]), image, kp
-    return gen.encode_photo(spec)
+        return gen.encode(image[None], kp[None]), image, kp, None
+    person = gen.find_person(spec)
+    return gen.encode(person.crop[None], person.keypoints[None]), person.crop, person.keypoints, person
+
+
+def _photo_result(gen, args, person, factors, changed, background=None) -> tuple[np.ndarray, int]:
+    """The result to write: at the photo's pixels (``PersonGenerator.on_photo``) unless
+    ``--model-size`` or the person came as IMAGE@KEYPOINTS; ``(image, upscaling)``."""
+    if args.model_size or person is None:
+        return gen.compose(factors)[0], args.scale
+    return gen.on_photo(person, factors, changed, background), 1
 
 
 # ----------------------------------------------------------------------------------------
@@ -141,29 +151,30 @@ def cmd_sample(args) -> int:
 
 def cmd_swap(args) -> int:
     gen = _generator(args)
-    a, crop_a, _ = load_person(gen, args.a)
-    b, crop_b, _ = load_person(gen, args.b)
+    a, crop_a, _, person_a = load_person(gen, args.a)
+    b, crop_b, _, person_b = load_person(gen, args.b)
     if args.parts:
-        out = gen.swap_parts(a, b, args.parts)
+        out, changed = gen.swap_parts(a, b, args.parts), {"fg"}
     else:
-        out = gen.swap(a, b, args.factors)
-    image = gen.compose(out)
-    _save(image, Path(args.out), "swap", args.scale)
-    _save(_strip(np.stack([crop_a, crop_b, image[0]]))[None], Path(args.out), "swap-strip", args.scale)
-    print(f"wrote {args.out}/swap.png (A, B, result in swap-strip.png)")
+        out, changed = gen.swap(a, b, args.factors), set(args.factors)
+    image, scale = _photo_result(gen, args, person_a, out, changed, person_b)
+    _save(image[None], Path(args.out), "swap", scale)
+    _save(_strip(np.stack([crop_a, crop_b, gen.compose(out)[0]]))[None], Path(args.out), "swap-strip", args.scale)
+    size = f"{image.shape[1]}x{image.shape[0]}"
+    print(f"wrote {args.out}/swap.png ({size}; A, B and the model's output in swap-strip.png)")
     return 0
 
 
 def cmd_transfer(args) -> int:
     gen = _generator(args)
-    a, crop_a, _ = load_person(gen, args.a)
+    a, crop_a, _, person_a = load_person(gen, args.a)
     if args.pose_json:
         kp = read_keypoints(args.pose_json)
     else:
-        _, _, kp = load_person(gen, args.pose)
-    image = gen.compose(gen.with_pose(a, kp[None]))
-    _save(image, Path(args.out), "transfer", args.scale)
-    print(f"wrote {args.out}/transfer.png")
+        kp = load_person(gen, args.pose)[2]
+    image, scale = _photo_result(gen, args, person_a, gen.with_pose(a, kp[None]), {"pose"})
+    _save(image[None], Path(args.out), "transfer", scale)
+    print(f"wrote {args.out}/transfer.png ({image.shape[1]}x{image.shape[0]})")
     return 0
 
 
@@ -179,8 +190,8 @@ def cmd_interpolate(args) -> int:
     gen = _generator(args)
     factors = gen.factors if args.factor == "all" else (args.factor,)
     if args.a and args.b:
-        a, _, _ = load_person(gen, args.a)
-        b, _, _ = load_person(gen, args.b)
+        a = load_person(gen, args.a)[0]
+        b = load_person(gen, args.b)[0]
         fac, ia, ib = gen.inverse_interpolate(a, b, args.steps, args.method, factors, hops=args.hops)
         print("inversion residuals (|Phi(z) - e| / |e|): " + ", ".join(f"{f} {float(ia.residual[f][0]):.3f}/{float(ib.residual[f][0]):.3f}" for f in ia.z))
     else:
@@ -197,7 +208,7 @@ def cmd_interpolate(args) -> int:
 
 def cmd_invert(args) -> int:
     gen = _generator(args)
-    a, crop, _ = load_person(gen, args.a)
+    a, crop = load_person(gen, args.a)[:2]
     inv = gen.invert(a, iters=args.iters, hops=args.hops)
     fac = gen.interpolate({f: inv.z[f][0] for f in inv.z}, {f: inv.z[f][0] for f in inv.z}, 1)
     recon = gen.compose(gen.encode(crop[None], a.keypoints.cpu().numpy()))
@@ -268,7 +279,9 @@ def register(sub) -> None:
     p.add_argument("b", help="PHOTO or IMAGE@KEYPOINTS.json")
     p.add_argument("--factors", nargs="+", default=["bg"], choices=["fg", "bg", "pose"])
     p.add_argument("--parts", nargs="+", default=None, help="swap body-ROI embeddings instead, e.g. upper_body")
-    p.add_argument("--scale", type=count(1, MAX_SCALE), default=2)
+    p.add_argument("--scale", type=count(1, MAX_SCALE), default=2, help="upscaling of the model-size PNGs")
+    p.add_argument("--model-size", action="store_true",
+                   help="write the model's own output (128x64, upscaled by --scale) instead of the edit at the photo's resolution")
     p.set_defaults(func=cmd_swap)
 
     p = sub.add_parser("transfer", help="pose transfer: A's appearance in another pose")
@@ -277,7 +290,9 @@ def register(sub) -> None:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--pose", help="a PHOTO (or IMAGE@KEYPOINTS.json) whose pose to use")
     g.add_argument("--pose-json", help="a keypoints file (dpg keypoints --json, or OpenPose JSON) in the model's pixels")
-    p.add_argument("--scale", type=count(1, MAX_SCALE), default=2)
+    p.add_argument("--scale", type=count(1, MAX_SCALE), default=2, help="upscaling of the model-size PNGs")
+    p.add_argument("--model-size", action="store_true",
+                   help="write the model's own output (128x64, upscaled by --scale) instead of the edit at the photo's resolution")
     p.set_defaults(func=cmd_transfer)
 
     p = sub.add_parser("interpolate", help="interpolate between two seeds, or two people (inverse interpolation)")

@@ -218,15 +218,17 @@ class PersonGenerator:
         fg, bg = self.model.stage1.encode(x, g["mask"], g["rois"], g["roi_vis"])
         return Factors(fg, bg, torch.from_numpy(keypoints).to(self.device))
 
-    def encode_photo(self, photo, detector=None) -> tuple[Factors, np.ndarray, np.ndarray]:
-        """Any photo -> ``(factors, crop uint8 [H, W, 3], keypoints [18, 3] in the crop)``.
+    def find_person(self, photo, detector=None):
+        """Any photo -> ``dpg.photo.PhotoPerson``: the one person in it, cropped at the model's
+        size, with the photo and the person's mask at its own pixels (for ``on_photo``).
 
         ``photo`` is a path, bytes, a PIL image or an array (``dpg.pose.images.load_image``).
-        The one person in it is found by ``dpg.pose.PersonCropper`` (mediapipe), cropped with
+        The person is found by ``dpg.pose.PersonCropper`` (mediapipe, segmenting), cropped with
         the model's aspect ratio and resized to the model's size. Raises ``UserError`` when the
         file is not an image, or shows no person, several people or too few joints.
         ``detector`` replaces the pose detector (``PoseDetector.detect``'s signature).
         """
+        from dpg.photo import PhotoPerson
         from dpg.pose.images import load_image
         from dpg.pose.person import PersonCropper
 
@@ -236,8 +238,46 @@ class PersonGenerator:
         else:
             cropper = self._cropper = getattr(self, "_cropper", None) or PersonCropper()
         name = str(photo) if isinstance(photo, (str, os.PathLike)) else "the photo"
-        crop, kp = cropper.crop(image, (self.height, self.width), name)
-        return self.encode(crop[None], kp[None]), crop, kp
+        found = cropper.find(image, (self.height, self.width), name)
+        return PhotoPerson(image, found.crop, found.keypoints, found.box, found.box_mask)
+
+    def encode_photo(self, photo, detector=None) -> tuple[Factors, np.ndarray, np.ndarray]:
+        """Any photo -> ``(factors, crop uint8 [H, W, 3], keypoints [18, 3] in the crop)``;
+        ``find_person`` tells how the person is found and what is refused."""
+        person = self.find_person(photo, detector)
+        return self.encode(person.crop[None], person.keypoints[None]), person.crop, person.keypoints
+
+    def on_photo(self, person, factors: Factors, changed, background=None) -> np.ndarray:
+        """An edit of a photo at the photo's own pixel density (``dpg.photo.on_photo``).
+
+        Args:
+            person: the photo's ``PhotoPerson`` (``find_person``).
+            factors: the edited factors (batch of one).
+            changed: which of ``fg``, ``bg``, ``pose`` the edit changed (a body-part swap
+                changes ``fg``).
+            background: with ``bg`` changed, the ``PhotoPerson`` whose real background to
+                take; None takes the model's background of ``factors``.
+
+        Returns:
+            uint8 ``[H, W, 3]``: the whole photo when only the person changed, else the
+            person's box at the photo's pixels.
+        """
+        from dpg.photo import on_photo
+
+        changed = set(changed)
+        unknown = changed - {"fg", "bg", "pose"}
+        if unknown:
+            raise UserError(f"changed factors must be among fg, bg, pose, not {sorted(unknown)}")
+        keep_person = not changed & {"fg", "pose"}
+        if "bg" not in changed:
+            where = "photo"
+        else:
+            where = background if background is not None else "model"
+        image = empty = self.compose(factors)[0]
+        kp = factors.keypoints[0].detach().cpu().numpy()
+        if not keep_person and where != "model":  # the model's person alone is pasted: find its edge
+            empty = self.compose(Factors(factors.fg[:1], None if factors.bg is None else factors.bg[:1], torch.zeros_like(factors.keypoints[:1])))[0]
+        return on_photo(person, image, kp, empty, keep_person, where)
 
     @torch.no_grad()
     def compose(self, factors: Factors) -> np.ndarray:

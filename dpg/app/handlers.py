@@ -27,10 +27,12 @@ from dpg.app.session import (
     check_amounts,
     check_factor,
     check_factor_list,
+    changed_factors,
     check_seed,
     encoding,
     factors,
     materialize,
+    render,
     sample_factor,
 )
 from dpg.app.views import joint_label
@@ -150,12 +152,36 @@ def load_photo(gen, finder, s: Session, source, slot: str = "photo"):
     if slot not in ("photo", "other"):
         raise ValueError(f"slot must be 'photo' or 'other', got {slot!r}")
     found = finder.find(gen, source)
-    enc = encoding(found.name, found.factors)
+    key = finder.store.add(found.person) if found.person is not None else None
+    enc = encoding(found.name, found.factors, key)
     inverted = {k: v for k, v in s.inverted.items() if k != slot}
     s = materialize(gen, replace(s, inverted=inverted, **{slot: enc}))
     if slot == "photo":
         s = use_photo(gen, s)
     return s, found
+
+
+def picture(gen, finder, s: Session, full: bool = False, model_image: np.ndarray | None = None) -> np.ndarray:
+    """What the page shows for a session: with a photo being edited, the edit on the photo at
+    its own pixels (``PersonGenerator.on_photo``: the photo's preview, or the photo itself
+    when ``full``); else, or with ``s.model_only``, the model's output. ``model_image`` is
+    ``render(gen, s)`` when the caller has it already."""
+    model_image = render(gen, s) if model_image is None else model_image
+    if s.model_only or s.photo is None:
+        return model_image
+    person = finder.store.get(s.photo.get("key"), full)
+    changed = changed_factors(gen, s)
+    if person is None or changed >= {"fg", "pose"} and ("bg" in changed or "bg" not in gen.factors):
+        return model_image  # nothing of the photo is left (or it was forgotten)
+    background = None
+    if "bg" in changed and s.other is not None and s.bg == s.other["bg"]:
+        background = finder.store.get(s.other.get("key"), full)  # the second photo's real background
+    return gen.on_photo(person, factors(gen, s), changed, background)
+
+
+def set_model_only(gen, s: Session, value) -> Session:
+    """The "model output only" switch: the model's own output rather than the photo edit."""
+    return replace(materialize(gen, s), model_only=bool(value))
 
 
 def use_photo(gen, s: Session) -> Session:

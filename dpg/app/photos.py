@@ -15,13 +15,18 @@ import contextlib
 import os
 import queue
 import re
+import threading
+import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from dpg.errors import UserError
-from dpg.pose.images import ImageSource, load_image
+from dpg.photo import PhotoPerson
+from dpg.pose.images import ImageSource, fit_within, load_image
 from dpg.pose.person import PersonCropper
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
@@ -31,13 +36,15 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
 class FoundPerson:
     """The person found in a photo: ``crop`` uint8 ``[H, W, 3]`` at the model's size,
     ``keypoints`` float32 ``[18, 3]`` in the crop, the encoded ``factors`` (batch of one),
-    the photo's display ``name`` and its size ``(height, width)``."""
+    the photo's display ``name`` and its size ``(height, width)``, and the ``person`` with
+    the photo itself (``dpg.photo.PhotoPerson``, for edits at the photo's resolution)."""
 
     name: str
     crop: np.ndarray
     keypoints: np.ndarray
     factors: object
     photo_size: tuple[int, int]
+    person: PhotoPerson | None = None
 
 
 def display_name(source) -> str:
@@ -60,7 +67,8 @@ class PersonFinder:
 
     MAX_WORKERS = 4
 
-    def __init__(self, detector=None, workers: int | None = None):
+    def __init__(self, detector=None, workers: int | None = None, store: "PhotoStore | None" = None):
+        self.store = store or PhotoStore()
         default = int(os.environ.get("DPG_PHOTO_WORKERS", "0")) or min(self.MAX_WORKERS, os.cpu_count() or 1)
         n = workers or (1 if detector is not None else default)
         self.workers = max(1, int(n))
@@ -87,8 +95,59 @@ class PersonFinder:
         except UserError as err:  # name the file as the visitor knows it, not by its temp path
             raise UserError(str(err).replace(os.fspath(source), name) if isinstance(source, (str, os.PathLike)) else str(err)) from None
         with self._lend() as cropper:
-            crop, kp = cropper.crop(photo, (gen.height, gen.width), name)
-        return FoundPerson(name, crop, kp, gen.encode(crop[None], kp[None]), photo.shape[:2])
+            found = cropper.find(photo, (gen.height, gen.width), name)
+        crop, kp = found.crop, found.keypoints
+        person = PhotoPerson(photo, crop, kp, found.box, found.box_mask) if found.box_mask is not None else None
+        return FoundPerson(name, crop, kp, gen.encode(crop[None], kp[None]), photo.shape[:2], person)
+
+
+# The page shows photo edits on a copy of the photo at most this tall (the picture is about
+# 400 screen pixels tall and drawn pixelated, so a copy near that size is shown about 1:1);
+# "full resolution" renders the photo itself.
+PREVIEW_HEIGHT = 400
+
+
+class PhotoStore:
+    """The uploaded photos of every session, kept on the server (a session holds only a key:
+    ``gr.State`` copies its value, and a photo is megabytes). The ``capacity`` most recently
+    used are kept, each with a preview copy for the page (``PREVIEW_HEIGHT``)."""
+
+    def __init__(self, capacity: int = 32):
+        self.capacity = capacity
+        self._items: OrderedDict[str, tuple[PhotoPerson, PhotoPerson]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, person: PhotoPerson) -> str:
+        key = uuid.uuid4().hex
+        preview = shrink(person, PREVIEW_HEIGHT)
+        with self._lock:
+            self._items[key] = (person, preview)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return key
+
+    def get(self, key: str | None, full: bool = False) -> PhotoPerson | None:
+        """The photo under ``key`` (its preview unless ``full``), or None once forgotten."""
+        with self._lock:
+            item = self._items.get(key) if key else None
+            if item is not None:
+                self._items.move_to_end(key)
+        return None if item is None else item[0 if full else 1]
+
+
+def shrink(person: PhotoPerson, height: int) -> PhotoPerson:
+    """``person`` with the photo at most ``height`` tall and twice that wide (box and mask
+    scaled alike)."""
+    h, w = person.photo.shape[:2]
+    side = min(max(h, w), max(1, round(max(h, w) * height / h)), 2 * height)
+    if side >= max(h, w):
+        return person
+    photo = fit_within(person.photo, side)
+    s = photo.shape[0] / h
+    x0, y0, x1, y1 = person.box
+    box = (round(x0 * s), round(y0 * s), max(round(x1 * s), round(x0 * s) + 1), max(round(y1 * s), round(y0 * s) + 1))
+    mask = cv2.resize(person.mask, (box[2] - box[0], box[3] - box[1]), interpolation=cv2.INTER_AREA)
+    return PhotoPerson(photo, person.crop, person.keypoints, box, mask)
 
 
 def example_photos() -> list[str]:

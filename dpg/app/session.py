@@ -38,7 +38,8 @@ class Session:
     ``sources`` says where each factor came from (``seed``, ``photo``, ``second photo``,
     ``edited``, ``mixed``); ``pose_origin`` is what "reset pose" restores. ``photo`` and
     ``other`` are the encodings of the photo being edited and of the second photo
-    (``{"name", "fg", "bg", "keypoints"}``), ``inverted`` their noise codes once computed.
+    (``{"name", "fg", "bg", "keypoints", "key"}``; ``key`` finds the photo itself in the
+    app's ``PhotoStore``), ``inverted`` their noise codes once computed.
     """
 
     seeds: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SEEDS))
@@ -54,6 +55,8 @@ class Session:
     # per factor not from a seed: its value before the sliders moved it ({"value", "offsets",
     # "result"}; ``dpg.app.handlers.slide``)
     anchors: dict = field(default_factory=dict)
+    # show the model's own 128x64 output (the paper's view) instead of the edit on the photo
+    model_only: bool = False
 
 
 # ------------------------------------------------------------------------------------------
@@ -156,10 +159,26 @@ def render(gen, s: Session) -> np.ndarray:
     return gen.compose(factors(gen, s))[0]
 
 
-def encoding(name: str, fac: Factors) -> dict:
+def changed_factors(gen, s: Session) -> set[str]:
+    """The factors of the person shown that are not the photo's own (all without a photo)."""
+    p = s.photo
+    if p is None:
+        return set(gen.factors)
+    out = set()
+    for f in gen.factors:
+        if f == "pose":
+            if not np.array_equal(model_keypoints(s.keypoints), model_keypoints(p["keypoints"])):
+                out.add(f)
+        elif getattr(s, f) != p[f]:
+            out.add(f)
+    return out
+
+
+def encoding(name: str, fac: Factors, key: str | None = None) -> dict:
     """A photo's factors (batch of one) as the small dict a session keeps."""
     return {
         "name": name,
+        "key": key,
         "fg": fac.fg[0].cpu().tolist(),
         "bg": None if fac.bg is None else fac.bg[0].cpu().tolist(),
         "keypoints": fac.keypoints[0].cpu().tolist(),

@@ -77,20 +77,32 @@ def visible_joints(keypoints) -> list[str]:
     return [joint_label(j) for j in range(18) if kp[j, 2] > 0.5]
 
 
-def write_gif(frames: np.ndarray, k: int = 1, fps: float = 8.0, bounce: bool = True) -> str:
-    """Frames uint8 ``[N, H, W, 3]`` -> a looping GIF (enlarged ``k`` times; forth and back
-    when ``bounce``) in a temporary folder; returns its path. GIFs older than an hour there
-    are removed, so a long-running app does not fill the disk."""
+def _output_path(stem: str, suffix: str) -> Path:
+    """A new file in the app's temporary folder; files older than an hour there are removed,
+    so a long-running app does not fill the disk."""
     GIF_DIR.mkdir(parents=True, exist_ok=True)
     now = time.time()
-    for old in GIF_DIR.glob("*.gif"):
+    for old in GIF_DIR.iterdir():
         try:
             if now - old.stat().st_mtime > GIF_MAX_AGE_S:
                 old.unlink()
         except OSError:  # removed by another worker meanwhile
             pass
+    return GIF_DIR / f"{stem}-{uuid.uuid4().hex[:12]}{suffix}"
+
+
+def write_gif(frames: np.ndarray, k: int = 1, fps: float = 8.0, bounce: bool = True) -> str:
+    """Frames uint8 ``[N, H, W, 3]`` -> a looping GIF (enlarged ``k`` times; forth and back
+    when ``bounce``) in a temporary folder; returns its path."""
     seq = list(frames) + (list(frames[-2:0:-1]) if bounce and len(frames) > 2 else [])
     images = [Image.fromarray(upscale(f, k)) for f in seq]
-    path = GIF_DIR / f"interpolation-{uuid.uuid4().hex[:12]}.gif"
+    path = _output_path("interpolation", ".gif")
     images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0, optimize=False)
+    return os.fspath(path)
+
+
+def write_png(image: np.ndarray, stem: str = "dpg-edit") -> str:
+    """uint8 ``[H, W, 3]`` -> a PNG in the same temporary folder; returns its path."""
+    path = _output_path(stem, ".png")
+    Image.fromarray(image).save(path, compress_level=3)
     return os.fspath(path)

@@ -209,7 +209,7 @@ def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((width, height), Image.LANCZOS))
 
 
-def _pad_softly(inside: np.ndarray, pads) -> np.ndarray:
+def pad_softly(inside: np.ndarray, pads) -> np.ndarray:
     """Pad uint8 ``[h, w, 3]`` by ``pads`` (``np.pad``'s) with the photo's mirror image,
     blurred the more the farther from the photo: edge replication drew streaks beside narrow
     pedestrian crops, black bars a frame. ``[h + top + bottom, w + left + right, 3]``."""
@@ -249,7 +249,7 @@ def crop_person(
         keypoints: ``[18, 3]`` in the photo's pixels.
         box: ``(x0, y0, x1, y1)`` integer pixel edges as in ``PIL.Image.crop`` (the whole photo
             is ``(0, 0, W, H)``); may extend beyond the photo, which is then padded with the
-            photo's mirror image, blurred (``_pad_softly``), or with zeros (``zeros=True``,
+            photo's mirror image, blurred (``pad_softly``), or with zeros (``zeros=True``,
             for masks: nothing is there).
         size: ``(height, width)`` of the crop, e.g. ``(128, 64)`` for Market-1501.
 
@@ -264,7 +264,7 @@ def crop_person(
         raise ValueError(f"box {box} does not overlap the {img_w}x{img_h} image")
     inside = image[max(y0, 0) : min(y1, img_h), max(x0, 0) : min(x1, img_w)]
     pads = ((max(-y0, 0), max(y1 - img_h, 0)), (max(-x0, 0), max(x1 - img_w, 0)), (0, 0))
-    padded = np.pad(inside, pads) if zeros else _pad_softly(inside, pads)
+    padded = np.pad(inside, pads) if zeros else pad_softly(inside, pads)
     crop = resize(padded, height, width)
     # Pixel centres at integers: a centre x maps to (x + 0.5 - x0) * scale - 0.5.
     kp = np.asarray(keypoints, dtype=np.float32).copy()

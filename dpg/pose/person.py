@@ -46,12 +46,16 @@ class PersonCrop:
         keypoints: float32 ``[18, 3]`` in the crop's pixels.
         box: ``(x0, y0, x1, y1)`` of the crop in the photo (may extend beyond it).
         mask: uint8 ``[h, w]`` person segmentation (255 = person), or None.
+        box_mask: uint8 ``[y1-y0, x1-x0]`` the same segmentation over the box at the photo's
+            own pixels (0 beyond the photo), or None: ``dpg.photo`` keeps the person's pixels
+            by it.
     """
 
     crop: np.ndarray
     keypoints: np.ndarray
     box: tuple[int, int, int, int]
     mask: np.ndarray | None = None
+    box_mask: np.ndarray | None = None
 
 
 class PersonCropper:
@@ -73,7 +77,9 @@ class PersonCropper:
             if self._detector is None:
                 from dpg.pose.detector import PoseDetector
 
-                self._detector = PoseDetector()
+                # segmenting costs little beside the pose model, and photo edits keep the
+                # person's own pixels by the mask
+                self._detector = PoseDetector(segmentation=True)
         return self._detector
 
     def count_people(self, photo: np.ndarray) -> int:
@@ -154,10 +160,14 @@ class PersonCropper:
                 f"only {seen} body joints of the person in {name} could be found; use a photo "
                 "that shows at least the head, shoulders and arms"
             )
-        mask = None
+        mask = box_mask = None
         if det.mask is not None:
             # the mask cut exactly as the photo: uint8 [H, W] -> 3 channels -> crop -> [h, w]
             m8 = np.rint(det.mask * 255).astype(np.uint8)
-            mask = crop_person(np.repeat(m8[:, :, None], 3, axis=2), det.keypoints, det.box, size, zeros=True)[0][:, :, 0]
+            mask = np.array(crop_person(np.repeat(m8[:, :, None], 3, axis=2), det.keypoints, det.box, size, zeros=True)[0][:, :, 0])
+            x0, y0, x1, y1 = det.box
+            box_mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+            h, w = m8.shape
+            box_mask[max(-y0, 0) : min(y1, h) - y0, max(-x0, 0) : min(x1, w) - x0] = m8[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
         # writable copies: torch.from_numpy warns on read-only arrays
-        return PersonCrop(np.array(crop), kp, det.box, None if mask is None else np.array(mask))
+        return PersonCrop(np.array(crop), kp, det.box, mask, box_mask)

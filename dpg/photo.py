@@ -1,0 +1,229 @@
+"""Edit the photo, not a thumbnail: the model's 128x64 result put back into the photo.
+
+The model sees the person's box cut from the photo and resized to its size
+(``dpg.pose.person.PersonCropper``); its output is that box again, at 128x64 by design (the
+paper's resolution). ``PhotoPerson`` keeps what the cut threw away: the photo and a soft
+person mask over the box at the photo's own pixels (mediapipe's segmentation, which ships in
+the wheel). ``on_photo`` puts an edit back, keeping every pixel the edit does not change:
+
+* **the person kept, the background new** (a background swap): the photo's person pixels,
+  exactly where the mask is at least ``SOLID``, with a soft edge, over the new background
+  brought to the box at the photo's pixel density. The result is the box.
+* **the person new, the background the photo's** (clothing, pose, body parts): the model's
+  person (its pose mask, softened) brought to the box, over the photo whose old person was
+  filled first (``PhotoPerson.empty``). The result is the whole photo: only pixels inside the
+  old and the new person's masks change, so the box's edge leaves no seam.
+* **both new**: the model's output brought to the box.
+
+A background taken from a second photo is that photo's box, its person filled, resized to
+the first photo's box.
+
+Filling where the old person stood: ``bench/bench_photo.py`` compared the model's decoded
+background (the person's background code with no joints), OpenCV's Telea and Navier-Stokes
+inpainting and OpenCV-contrib's shift-map inpainting (``cv2.xphoto``, the patch-based method
+of He and Sun 2012) on the street photos; shift-map copies real texture (railings, grass,
+paving) where the others draw a smooth or streaked blob, so it is used, at a working size of
+``FILL_SIDE`` pixels (its time grows fast with the size).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import cv2
+import numpy as np
+
+from dpg.keypoints import pose_mask
+from dpg.pose.images import pad_softly
+
+# The photo's person pixels are kept exactly where its mask is at least SOLID; the edge is
+# a ramp from EDGE (nothing of the person) to SOLID.
+SOLID = 0.9
+EDGE = 0.1
+# The filled region's long side is at most this many pixels (shift-map inpainting's time
+# grows fast with the size; the fill is soft anyway where the new person covers it).
+FILL_SIDE = 160
+# The hole to fill: the old person's mask above EDGE, grown by this fraction of the box height
+# (mediapipe's mask stops short of hair and loose clothes).
+HOLE_GROW = 0.04
+# The model person's alpha (``model_alpha``): the pose mask's rim, a fraction of the model's
+# height, and the difference (of 255) from the model's empty background that counts as drawn.
+MODEL_RIM = 0.02
+DRAWN = 16
+
+
+def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """uint8 or float32 ``[h, w(, c)]`` -> ``[height, width(, c)]``: bicubic when enlarging,
+    area-averaging when shrinking (OpenCV: 5-20x PIL's speed at photo sizes)."""
+    if image.shape[:2] == (height, width):
+        return image
+    shrink = height * width < image.shape[0] * image.shape[1]
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
+def box_region(photo: np.ndarray, box) -> np.ndarray:
+    """The box ``(x0, y0, x1, y1)`` of a photo at its own pixels, uint8 ``[y1-y0, x1-x0, 3]``;
+    beyond the photo the photo's mirror image, blurred (as the model's crop)."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    h, w = photo.shape[:2]
+    inside = photo[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
+    pads = ((max(-y0, 0), max(y1 - h, 0)), (max(-x0, 0), max(x1 - w, 0)), (0, 0))
+    return pad_softly(inside, pads)
+
+
+def alpha_of(mask: np.ndarray) -> np.ndarray:
+    """Soft person mask (uint8 0-255, or float in [0, 1]) -> alpha float32 in [0, 1]: 0 up to
+    ``EDGE``, 1 from ``SOLID`` (so the person's solid pixels are kept exactly)."""
+    m = mask.astype(np.float32) / (255.0 if mask.dtype == np.uint8 else 1.0)
+    return np.clip((m - EDGE) / (SOLID - EDGE), 0, 1)
+
+
+def blend(back: np.ndarray, front: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """uint8 ``[h, w, 3]`` each, alpha float ``[h, w]``: ``front`` where alpha is 1 exactly
+    (not through float arithmetic), ``back`` where it is 0."""
+    a = alpha[:, :, None]
+    out = np.rint(back * (1 - a) + front * a).astype(np.uint8)
+    solid = alpha >= 1
+    out[solid] = front[solid]
+    none = alpha <= 0
+    out[none] = back[none]
+    return out
+
+
+def fill(image: np.ndarray, hole: np.ndarray, side: int = FILL_SIDE) -> np.ndarray:
+    """uint8 ``[h, w, 3]`` with bool ``hole [h, w]`` -> the hole filled by shift-map inpainting
+    at a long side of ``side`` pixels, brought back and feathered in; pixels away from the
+    hole are unchanged."""
+    if not hole.any():
+        return image
+    h, w = image.shape[:2]
+    s = min(1.0, side / max(h, w))
+    hs, ws = max(8, round(h * s)), max(8, round(w * s))
+    small = _resize(image, hs, ws)
+    small_hole = _resize(hole.astype(np.uint8) * 255, hs, ws) > 0
+    small_hole = cv2.dilate(small_hole.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    filled = np.zeros_like(small)
+    # xphoto's mask marks the pixels to keep (non-zero), not the hole
+    cv2.xphoto.inpaint(small, (~small_hole).astype(np.uint8) * 255, filled, cv2.xphoto.INPAINT_SHIFTMAP)
+    big = _resize(filled, h, w)
+    # feather: 1 inside the hole, falling to 0 over a few pixels outside it
+    k = max(3, int(0.01 * max(h, w)) | 1)
+    weight = cv2.GaussianBlur(cv2.dilate(hole.astype(np.uint8), np.ones((k, k), np.uint8)).astype(np.float32), (k, k), 0)
+    weight = np.maximum(weight, hole)
+    return blend(image, big, weight)
+
+
+@dataclass(frozen=True)
+class PhotoPerson:
+    """The one person of a photo, with what the model's crop threw away.
+
+    Attributes:
+        photo: uint8 ``[H, W, 3]``, upright (EXIF applied).
+        crop: uint8 ``[h, w, 3]``, the model's view of the box.
+        keypoints: float32 ``[18, 3]`` in the crop's pixels.
+        box: ``(x0, y0, x1, y1)`` of the crop in the photo (may extend beyond it).
+        mask: uint8 ``[y1-y0, x1-x0]`` person segmentation over the box at the photo's pixels
+            (255 = person, 0 beyond the photo), or None when the detector does not segment.
+    """
+
+    photo: np.ndarray = field(repr=False)
+    crop: np.ndarray = field(repr=False)
+    keypoints: np.ndarray = field(repr=False)
+    box: tuple[int, int, int, int]
+    mask: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def box_size(self) -> tuple[int, int]:
+        x0, y0, x1, y1 = self.box
+        return y1 - y0, x1 - x0
+
+    @cached_property
+    def region(self) -> np.ndarray:
+        """The box at the photo's pixels, uint8 ``[bh, bw, 3]`` (``box_region``)."""
+        return box_region(self.photo, self.box)
+
+    @cached_property
+    def empty(self) -> np.ndarray:
+        """``region`` with the person filled (``fill``): the background behind them."""
+        if self.mask is None:
+            raise ValueError("this person has no segmentation mask: find them with PoseDetector(segmentation=True)")
+        hole = self.mask > EDGE * 255
+        grow = max(3, int(HOLE_GROW * self.box_size[0]) | 1)
+        hole = cv2.dilate(hole.astype(np.uint8), np.ones((grow, grow), np.uint8)) > 0
+        return fill(self.region, hole)
+
+    def paste(self, region: np.ndarray) -> np.ndarray:
+        """A new box region uint8 ``[bh, bw, 3]`` -> the whole photo with it in place (the
+        part of the box beyond the photo dropped)."""
+        x0, y0, x1, y1 = self.box
+        h, w = self.photo.shape[:2]
+        out = self.photo.copy()
+        out[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)] = region[max(-y0, 0) : min(y1, h) - y0, max(-x0, 0) : min(x1, w) - x0]
+        return out
+
+
+def model_alpha(keypoints: np.ndarray, image: np.ndarray, empty: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Alpha float32 ``size`` of the person the model drew in ``image`` (uint8 ``[h, w, 3]``,
+    pose ``keypoints [18, 3]`` in its pixels), brought to ``size``.
+
+    The pose mask (PG2's limb disks) is wider than the drawn person, and its rim showed the
+    model's background as a pale halo on the photo; where the model drew someone, its output
+    differs from ``empty`` (the same factors decoded with no joints). So: the pose mask shrunk
+    by its rim (the body's core, kept whatever the colours), plus the pixels of the grown pose
+    mask that differ from ``empty`` by ``DRAWN`` levels or more; softened."""
+    h, w = image.shape[:2]
+    pm = pose_mask(keypoints, h, w).astype(np.uint8)
+    r = max(1, round(MODEL_RIM * h))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    core = cv2.erode(pm, disk).astype(np.float32)
+    differs = np.abs(image.astype(np.int16) - empty.astype(np.int16)).max(-1).astype(np.float32)
+    drawn = np.clip((differs - DRAWN) / DRAWN, 0, 1) * cv2.dilate(pm, disk)
+    a = cv2.GaussianBlur(np.maximum(core, drawn), (3, 3), 0)
+    return np.clip(_resize(a, *size), 0, 1)
+
+
+def on_photo(
+    person: PhotoPerson,
+    model_image: np.ndarray,
+    keypoints: np.ndarray,
+    model_empty: np.ndarray | None,
+    keep_person: bool,
+    background: str | PhotoPerson = "photo",
+) -> np.ndarray:
+    """An edit of ``person``'s photo, at the photo's pixel density.
+
+    Args:
+        person: the photo's person (``PhotoPerson``).
+        model_image: uint8 ``[h, w, 3]``, the model's output for the edited factors.
+        keypoints: ``[18, 3]`` the pose of ``model_image``, in its pixels.
+        model_empty: uint8 ``[h, w, 3]``, the same factors decoded with no joints (for
+            ``model_alpha``; only needed when the model's person is pasted on a background).
+        keep_person: the photo's person stays (a background edit) rather than the model's.
+        background: ``"photo"`` (the photo's own), ``"model"`` (``model_image``'s), or another
+            ``PhotoPerson`` whose real background to take.
+
+    Returns:
+        uint8: the whole photo ``[H, W, 3]`` when only the person changed (background
+        ``"photo"``), else the box ``[bh, bw, 3]``.
+    """
+    bh, bw = person.box_size
+    if isinstance(background, PhotoPerson):
+        back = _resize(background.empty, bh, bw)
+    elif background == "model":
+        back = _resize(model_image, bh, bw)
+    elif background == "photo":
+        if keep_person:
+            return person.photo.copy()
+        back = person.empty
+    else:
+        raise ValueError(f"background must be 'photo', 'model' or a PhotoPerson, not {background!r}")
+    if keep_person:
+        if person.mask is None:
+            raise ValueError("keeping the photo's person needs its segmentation mask (PoseDetector(segmentation=True))")
+        out = blend(back, person.region, alpha_of(person.mask))
+    elif background == "model":
+        out = back
+    else:
+        out = blend(back, _resize(model_image, bh, bw), model_alpha(keypoints, model_image, model_empty, (bh, bw)))
+    return person.paste(out) if isinstance(background, str) and background == "photo" else out
