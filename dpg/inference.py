@@ -262,7 +262,7 @@ class PersonGenerator:
             uint8 ``[H, W, 3]``: the whole photo when only the person changed, else the
             person's box at the photo's pixels.
         """
-        from dpg.photo import on_photo
+        from dpg.photo import PhotoPerson, on_photo
 
         changed = set(changed)
         unknown = changed - {"fg", "bg", "pose"}
@@ -273,11 +273,22 @@ class PersonGenerator:
             where = "photo"
         else:
             where = background if background is not None else "model"
-        image = empty = self.compose(factors)[0]
-        kp = factors.keypoints[0].detach().cpu().numpy()
-        if not keep_person and where != "model":  # the model's person alone is pasted: find its edge
-            empty = self.compose(Factors(factors.fg[:1], None if factors.bg is None else factors.bg[:1], torch.zeros_like(factors.keypoints[:1])))[0]
-        return on_photo(person, image, kp, empty, keep_person, where)
+        f = Factors(factors.fg[:1], None if factors.bg is None else factors.bg[:1], factors.keypoints[:1])
+        rows = [f]
+        if isinstance(where, PhotoPerson):  # fill where its person stood with its own background
+            rows.append(self.encode(where.crop[None], where.keypoints[None]))
+        fg = torch.cat([r.fg for r in rows])
+        bg = None if f.bg is None else torch.cat([r.bg for r in rows])
+        # the same people with no joints: the decoder draws their background alone (where the
+        # model's person is, and what fills the place a person leaves), all in one pass
+        n = len(rows)
+        both = Factors(fg.repeat(2, 1), None if bg is None else bg.repeat(2, 1),
+                       torch.cat([f.keypoints] + [torch.zeros_like(f.keypoints)] * (2 * n - 1)))  # fmt: skip
+        images = self.compose(both)
+        image, empty = images[0], images[n]
+        other_empty = images[n + 1] if n > 1 else None
+        kp = f.keypoints[0].detach().cpu().numpy()
+        return on_photo(person, image, kp, empty, keep_person, where, other_empty)
 
     @torch.no_grad()
     def compose(self, factors: Factors) -> np.ndarray:

@@ -14,7 +14,7 @@ from dpg.cli import main as dpg
 from dpg.config import tiny
 from dpg.inference import PersonGenerator
 from dpg.model import DisentangledPersonModel
-from dpg.photo import SOLID, PhotoPerson, alpha_of, blend, fill, on_photo
+from dpg.photo import SOLID, PhotoPerson, alpha_of, blend, on_photo
 from dpg.pose.images import load_image
 
 STREET = Path(__file__).resolve().parents[1] / "assets" / "examples"
@@ -61,11 +61,13 @@ def test_a_background_edit_keeps_the_persons_pixels_exactly_at_the_photos_densit
     assert np.abs(out[outside].astype(int) - 30).max() <= 2  # the new background there
     # another photo's real background: its pixels where its own person was not
     q = synthetic_person(seed=1, size=(300, 200), box=(40, 20, 140, 220))
-    out = on_photo(p, model, p.keypoints, model, keep_person=True, background=q)
+    q_empty = np.full((32, 16, 3), 77, np.uint8)  # q's background as the model decodes it
+    out = on_photo(p, model, p.keypoints, model, keep_person=True, background=q, background_empty=q_empty)
     assert np.array_equal(out[solid], region[solid])
-    far = outside & (q.mask == 0)
-    far[:10] = far[-10:] = False  # the feathered fill reaches a few pixels past the hole
-    assert np.abs(out[far].astype(int) - q.photo[20:220, 40:140][far]).mean() < 40
+    far = outside & (q.hole == 0)  # q's own pixels where neither person is
+    assert far.sum() > 1000 and np.array_equal(out[far], q.photo[20:220, 40:140][far])
+    filled = outside & (q.hole >= 1)  # where q's person stood: q's model background, moved to q's colours
+    assert filled.sum() > 100 and np.array_equal(out[filled], q.empty(q_empty)[filled])
 
 
 def test_a_person_edit_changes_only_pixels_near_the_old_and_new_person():
@@ -83,15 +85,15 @@ def test_a_person_edit_changes_only_pixels_near_the_old_and_new_person():
         on_photo(p, model, p.keypoints, empty, keep_person=True, background="sky")
 
 
-def test_fill_leaves_pixels_away_from_the_hole_and_blend_is_exact_at_its_ends():
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (120, 60, 3), dtype=np.uint8)
-    hole = np.zeros((120, 60), bool)
-    hole[40:80, 20:40] = True
-    out = fill(image, hole)
-    near = np.zeros_like(hole)
-    near[30:90, 10:50] = True
-    assert np.array_equal(out[~near], image[~near]) and not np.array_equal(out[hole], image[hole])
+def test_the_hole_covers_the_mask_grown_and_blend_is_exact_at_its_ends():
+    p = synthetic_person()
+    assert (p.hole[p.mask > 30] == 1).all() and (p.hole[:, :3] == 0).all()
+    flat = np.full(p.region.shape, 120, np.uint8)
+    p2 = PhotoPerson(flat, p.crop, p.keypoints, (0, 0, 100, 200), p.mask)  # a plain grey photo
+    empty = p2.empty(np.zeros((32, 16, 3), np.uint8))  # a backdrop far darker than the photo
+    assert np.array_equal(empty[p2.hole == 0], flat[p2.hole == 0])
+    # the backdrop is moved to the photo's colours around the hole: no dark silhouette
+    assert np.abs(empty[p2.hole == 1].astype(int) - 120).mean() < 10
     a = alpha_of(np.array([[0, 25, 128, 230, 255]], np.uint8))
     assert a[0, 0] == 0 and a[0, -1] == 1 and a[0, -2] == 1 and 0 < a[0, 2] < 1
     back, front = np.zeros((1, 5, 3), np.uint8), np.full((1, 5, 3), 255, np.uint8)
