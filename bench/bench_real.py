@@ -27,7 +27,6 @@ Figures per model (``FIGURE real.<model>.<name>``):
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -36,7 +35,8 @@ import numpy as np
 
 from dpg.data.annotations import read_annotation_csv, read_pairs_csv
 from dpg.data.geometry import person_geometry
-from dpg.data.peta import CLOTHING, attributes_of, read_labels
+from dpg.data.market import read_split
+from dpg.data.peta import CLOTHING, crop_attributes, read_labels
 from dpg.eval import metrics as M
 from dpg.eval import real as R
 from dpg.inference import PersonGenerator
@@ -45,21 +45,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.environ.get("DPG_SHARED_DATA", os.path.join(HERE, "..", "..", "shared", "data"))
 PETA = os.path.join(SHARED, "real", "peta")
 DEFAULT_MODELS = [f"procedural={HERE}/../assets/dpg-procedural.safetensors", f"real={HERE}/../assets/dpg-demo.safetensors"]
-
-
-def load_split(root: str, split: str, n: int | None, seed: int):
-    """``(names, images uint8 [N, H, W, 3], keypoints [N, 18, 3], masks uint8 [N, H, W])``."""
-    from PIL import Image
-
-    names, kps = read_annotation_csv(os.path.join(root, f"market-annotation-{split}.csv"))
-    order = np.arange(len(names))
-    if n is not None and n < len(names):
-        order = np.sort(np.random.default_rng(seed).choice(len(names), n, replace=False))
-    names = [names[i] for i in order]
-    folder = os.path.join(root, f"bounding_box_{split}")
-    images = np.stack([np.asarray(Image.open(os.path.join(folder, nm)).convert("RGB")) for nm in names])
-    masks = np.stack([np.asarray(Image.open(os.path.join(root, "masks", nm[:-4] + ".png"))) for nm in names])
-    return names, images, np.asarray(kps)[order].astype(np.float32), masks
 
 
 def batched(fn, *arrays, size: int = 64):
@@ -76,24 +61,6 @@ def encode(gen, images, kps):
     return np.concatenate(fg), np.concatenate(bg)
 
 
-def peta_targets(root: str, names: list[str], labels: dict) -> np.ndarray:
-    """bool ``[N, len(CLOTHING)]`` per crop, NaN rows (as -1) where the crop is not PETA's."""
-    index = {}
-    with open(os.path.join(root, "prepare-index.csv"), newline="") as f:
-        for row in csv.DictReader(f):
-            index[row["name"]] = row
-    out = np.full((len(names), len(CLOTHING)), -1, np.int8)
-    for i, nm in enumerate(names):
-        row = index.get(nm)
-        if row is None or os.sep + "peta" + os.sep not in row["source"]:
-            continue
-        subset = os.path.basename(os.path.dirname(row["source"]))
-        attrs = attributes_of(labels, subset, row["identity"].rsplit(":", 1)[-1])
-        if attrs is not None:
-            out[i] = [a in attrs for a in CLOTHING]
-    return out
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True, help="a prepared folder (dpg prepare) at the models' size")
@@ -105,7 +72,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     t0 = time.time()
-    names, images, kps, masks = load_split(args.data, "test", args.n, args.seed)
+    names, images, kps, masks = read_split(args.data, "test", args.n, args.seed)
     h, w = images.shape[1:3]
     geo = [person_geometry(k, h, w) for k in kps]
     rois = np.stack([g["rois"].numpy() for g in geo])
@@ -132,8 +99,8 @@ def main() -> int:
     labels = read_labels(PETA) if os.path.isdir(PETA) else {}
     probe_data = None
     if labels and args.probe_train:
-        tr = load_split(args.data, "train", args.probe_train, args.seed)
-        probe_data = (tr, peta_targets(args.data, tr[0], labels), peta_targets(args.data, names, labels))
+        tr = read_split(args.data, "train", args.probe_train, args.seed)
+        probe_data = (tr, crop_attributes(args.data, tr[0], labels), crop_attributes(args.data, names, labels))
 
     features = None
     real_feats = None

@@ -189,3 +189,24 @@ class MarketPairDataset(PairDataset):
         default = os.path.join(root, f"market-pairs-{split}.csv")
         pairs, source = pairs_for_split(images, split, default, pairs_csv)
         super().__init__(images, pairs, source=source, missing=missing)
+
+
+def read_split(root: str | os.PathLike, split: str, n: int | None = None, seed: int = 0):
+    """A prepared folder's split as arrays, for benchmarks and fitting on real people:
+    ``(names, images uint8 [N, H, W, 3], keypoints float32 [N, 18, 3], masks uint8 [N, H, W])``,
+    all rows of the annotation CSV or ``n`` of them drawn with ``seed`` (kept in file order).
+    The masks are ``dpg prepare``'s person masks (``masks/<name>.png``)."""
+    from PIL import Image
+
+    from dpg.data.annotations import read_annotation_csv
+
+    root = os.fspath(root)
+    names, kps = read_annotation_csv(os.path.join(root, f"market-annotation-{split}.csv"))
+    order = np.arange(len(names))
+    if n is not None and n < len(names):
+        order = np.sort(np.random.default_rng(seed).choice(len(names), n, replace=False))
+    names = [names[i] for i in order]
+    folder = os.path.join(root, f"bounding_box_{split}")
+    images = np.stack([np.asarray(Image.open(os.path.join(folder, nm)).convert("RGB")) for nm in names])
+    masks = np.stack([np.asarray(Image.open(os.path.join(root, "masks", nm[:-4] + ".png"))) for nm in names])
+    return names, images, np.asarray(kps)[order].astype(np.float32), masks

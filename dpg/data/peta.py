@@ -6,7 +6,10 @@ named slider directions."""
 
 from __future__ import annotations
 
+import csv
 import os
+
+import numpy as np
 
 # The clothing attributes the probes read (colours and kinds of garment), each a binary label.
 CLOTHING = (
@@ -40,3 +43,23 @@ def read_labels(peta_root: str | os.PathLike) -> dict[tuple[str, str], frozenset
 def attributes_of(labels: dict, subset: str, file_id: str) -> frozenset[str] | None:
     """The attributes of the person ``file_id`` (a file name's first field) of ``subset``."""
     return labels.get((subset, _key(file_id)))
+
+
+def crop_attributes(prepared_root: str | os.PathLike, names: list[str], labels: dict, attrs=CLOTHING) -> np.ndarray:
+    """int8 ``[N, len(attrs)]`` for crops of a prepared folder (``dpg prepare``): 1 where the
+    crop's person has the attribute, 0 where not, -1 rows where the crop is not PETA's (its
+    source in ``prepare-index.csv`` is another set, or its person has no label)."""
+    index = {}
+    with open(os.path.join(prepared_root, "prepare-index.csv"), newline="") as f:
+        for row in csv.DictReader(f):
+            index[row["name"]] = row
+    out = np.full((len(names), len(attrs)), -1, np.int8)
+    for i, nm in enumerate(names):
+        row = index.get(nm)
+        if row is None or os.sep + "peta" + os.sep not in row["source"]:
+            continue
+        subset = os.path.basename(os.path.dirname(row["source"]))
+        found = attributes_of(labels, subset, row["identity"].rsplit(":", 1)[-1])
+        if found is not None:
+            out[i] = [a in found for a in attrs]
+    return out

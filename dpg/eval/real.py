@@ -8,6 +8,8 @@ as ``dpg.keypoints.body_rois`` gives them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from skimage.color import rgb2lab
@@ -72,12 +74,27 @@ def kid(a: np.ndarray, b: np.ndarray, subsets: int = 50, subset_size: int = 100,
     return float(np.mean(values)), float(np.std(values))
 
 
-def probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, l2: float = 1e-2) -> float:
-    """Balanced accuracy on the test set of a class-balanced logistic regression trained on
-    standardised features (L-BFGS, L2 penalty ``l2``). NaN when either set lacks a class."""
-    train_y, test_y = np.asarray(train_y, bool), np.asarray(test_y, bool)
-    if train_y.all() or not train_y.any() or test_y.all() or not test_y.any():
-        return float("nan")
+@dataclass(frozen=True)
+class LinearProbe:
+    """A logistic regression on standardised features: ``p(x) = sigmoid(((x - mu) / sd) @ w + c)``."""
+
+    mu: np.ndarray
+    sd: np.ndarray
+    w: np.ndarray
+    c: float
+
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        return ((np.asarray(x, np.float64) - self.mu) / self.sd) @ self.w + self.c
+
+    def prob(self, x: np.ndarray) -> np.ndarray:
+        """Predicted probability of the positive class, ``[N]`` for features ``[N, D]``."""
+        return 1 / (1 + np.exp(-self.logit(x)))
+
+
+def fit_probe(train_x: np.ndarray, train_y: np.ndarray, l2: float = 1e-2) -> LinearProbe:
+    """A class-balanced logistic regression on standardised features (L-BFGS, L2 penalty ``l2``);
+    ``train_y`` must hold both classes."""
+    train_y = np.asarray(train_y, bool)
     mu, sd = train_x.mean(0), train_x.std(0) + 1e-6
     x = torch.tensor((train_x - mu) / sd, dtype=torch.float64)
     y = torch.tensor(train_y, dtype=torch.float64)
@@ -94,6 +111,14 @@ def probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: 
         return loss
 
     opt.step(closure)
-    with torch.no_grad():
-        pred = (torch.tensor((test_x - mu) / sd, dtype=torch.float64) @ w + c).numpy() > 0
+    return LinearProbe(np.asarray(mu, np.float64), np.asarray(sd, np.float64), w.detach().numpy(), float(c.detach()))
+
+
+def probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, l2: float = 1e-2) -> float:
+    """Balanced accuracy on the test set of ``fit_probe`` trained on the training set. NaN when
+    either set lacks a class."""
+    train_y, test_y = np.asarray(train_y, bool), np.asarray(test_y, bool)
+    if train_y.all() or not train_y.any() or test_y.all() or not test_y.any():
+        return float("nan")
+    pred = fit_probe(train_x, train_y, l2).logit(test_x) > 0
     return float((pred[test_y].mean() + (~pred[~test_y]).mean()) / 2)
