@@ -66,7 +66,18 @@ CSS = """
 #person img { width: 100%; height: 100%; object-fit: contain; }
 #frames .thumbnail-item { aspect-ratio: 1 / 2; height: auto; }
 #frames .grid-wrap { height: auto !important; min-height: 0; }
+/* Phones: the columns stack, and the picture stays at the top of the screen while the
+   controls below it are used (it scrolled 1,000-1,900 px away). */
+@media (max-width: 700px) {
+  #picture-col { position: sticky !important; top: 0; z-index: 50; background: var(--body-background-fill); padding-bottom: 4px; }
+  #person { height: 30vh !important; }
+  #person .image-container, #person .image-frame { height: 100% !important; }
+}
 """
+# Unscoped CSS (Gradio prefixes ``css`` with its container's class, so a rule cannot reach the
+# container itself): its ``overflow: hidden`` makes it the scroll box of a sticky element
+# inside, which then never sticks; ``clip`` hides the same without being one.
+HEAD = "<style>@media (max-width: 700px) { .gradio-container { overflow: clip !important; } }</style>"
 INTRO = f"""# {TITLE}
 A person image as three factors: **foreground**, **background** and **pose** (Ma et al.,
 CVPR 2018). Sample each from its own seed, move it along its main directions, take factors
@@ -75,7 +86,7 @@ from photos, drag the skeleton, and interpolate."""
 
 def guarded(fn, n_outputs: int, status_at: int = -1):
     """An event function that never lets an exception reach the page: a ``UserError`` or a
-    crash (logged with its traceback, server-side only) becomes a warning and the status line
+    crash (logged with its traceback, server-side only) becomes the status line's message
     (output ``status_at``); the other outputs, the session included, stay as they were."""
 
     @functools.wraps(fn)
@@ -83,18 +94,25 @@ def guarded(fn, n_outputs: int, status_at: int = -1):
         try:
             return fn(*args)
         except UserError as err:
-            message = str(err)
-            if message.split(" ", 1)[0].isalpha():  # "the seed must..." but not "notes.jpg is..."
-                message = message[0].upper() + message[1:]
+            message = page_message(err)
         except Exception:
             log.exception("event %s failed", fn.__name__)
             message = CRASH
-        gr.Warning(message)
+        # The status line under the picture, not a pop-up: pop-ups stacked up and covered the
+        # "Person found" panel.
         out = [gr.skip()] * n_outputs
         out[status_at] = f"⚠️ {message}"
         return out
 
     return run
+
+
+def page_message(err: UserError) -> str:
+    """A ``UserError`` as the page says it: capitalised, unless it starts with a file name."""
+    message = str(err)
+    if message.split(" ", 1)[0].isalpha():  # "the seed must..." but not "notes.jpg is..."
+        message = message[0].upper() + message[1:]
+    return message
 
 
 def sample_tab(factors) -> dict:
@@ -194,12 +212,12 @@ def build_app(gen, finder: PersonFinder | None = None) -> gr.Blocks:
         state = gr.State(Session())
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
-            with gr.Column(scale=2, min_width=260):
+            with gr.Column(scale=2, min_width=260, elem_id="picture-col"):
                 image = gr.Image(label="Person", format="png", interactive=False, height=DISPLAY_HEIGHT + 16, elem_id="person", buttons=["download"])
                 caption = gr.Markdown(elem_id="caption")
                 status = gr.Markdown(elem_id="status")
                 with gr.Row():
-                    model_only = gr.Checkbox(label="Model output only (128x64, the paper's view)", value=False, elem_id="model-only")
+                    model_only = gr.Checkbox(label="Model output only (128x64, as in the paper)", value=False, elem_id="model-only")
                     full = gr.Button("Full resolution", elem_id="full-res", size="sm", scale=0, min_width=120)
                 full_file = gr.File(label="The edit at the photo's resolution", interactive=False, visible=False, elem_id="full-file")
             with gr.Column(scale=5), gr.Tabs():
@@ -232,14 +250,20 @@ def build_app(gen, finder: PersonFinder | None = None) -> gr.Blocks:
         wire(demo.load, lambda s: show(h.start(gen, s)), [state], view, api_name="start")
         for f in factors:
             def set_factor(s, seed, *amounts, f=f):
-                return show(h.set_factor(gen, s, f, seed, amounts))
+                s = h.set_factor(gen, s, f, seed, amounts)
+                # The seed box shows the seed of the picture, whichever event ran last (a blur
+                # with a typed seed could run after the dice); a slider's number box shows the
+                # value used when it was clipped (a typed 10 stayed beside a slider at 3).
+                clipped = [v if v != a else gr.skip() for v, a in zip(s.offsets[f], amounts)]
+                *shown, message = show(s)  # the status line stays the last output, as in every event
+                return [*shown, s.seeds[f], *clipped, message]
 
             def roll(s, *, f=f):
                 s = h.roll(gen, s, f)
                 return [*show(s), s.seeds[f]]
 
             changed = [seeds[f].submit, seeds[f].blur] + [sl.input for sl in sliders[f]]
-            wire(changed, set_factor, [state, seeds[f], *sliders[f]], view, api_name=f"set_{f}", trigger_mode="always_last")
+            wire(changed, set_factor, [state, seeds[f], *sliders[f]], [*view[:-1], seeds[f], *sliders[f], status], api_name=f"set_{f}", trigger_mode="always_last")
             wire(ui["dice"][f].click, roll, [state], [*view, seeds[f]], api_name=f"roll_{f}")
 
         def sample_all(s, locked):
@@ -257,27 +281,38 @@ def build_app(gen, finder: PersonFinder | None = None) -> gr.Blocks:
         wire(ui["sample_all"].click, sample_all, [state, ui["locks"]], [*view, *seeds.values()], api_name="sample_all")
 
         # -- Edit a photo. Finding a person takes ~0.1 s (1 s the first time): a queue of its own.
-        def load_photo(s, photo):
+        def load_photo(s, photo, file_value=gr.skip()):
+            """Outputs: the view, the "Person found" panel, the file box."""
             if photo is None:  # the file box was cleared
-                return [gr.skip()] * (len(view) + 1)
-            s, person = h.load_photo(gen, finder, s, photo, "photo")
+                return [gr.skip()] * (len(view) + 2)
+            try:
+                s, person = h.load_photo(gen, finder, s, photo, "photo")
+            except UserError as err:  # the slot is emptied: the photo before is not used silently
+                s = h.drop_photo(gen, materialize(gen, s), "photo")
+                return [*show(s, f"⚠️ {page_message(err)}"), None, None]
             n = int((person.keypoints[:, 2] > 0).sum())
-            return [*show(s, f"Found the person in {person.name} ({n} of 18 joints)."), overlay(person.crop, person.keypoints, k)]
+            message = f"Found the person in {person.name} ({n} of 18 joints)."
+            return [*show(s, message), overlay(person.crop, person.keypoints, k), file_value]
 
         def load_other(s, photo):
+            """Outputs: the session, the second "Person found" panel, the status, the file box."""
             if photo is None:
-                return [gr.skip()] * 3
-            s, person = h.load_photo(gen, finder, s, photo, "other")
+                return [gr.skip()] * 4
+            try:
+                s, person = h.load_photo(gen, finder, s, photo, "other")
+            except UserError as err:
+                s = h.drop_photo(gen, materialize(gen, s), "other")
+                return [s, None, f"⚠️ {page_message(err)} (no second photo is in use now)", None]
             message = f"Second photo: found the person in {person.name}. Take factors or swap parts below."
-            return [s, overlay(person.crop, person.keypoints, k), message]
+            return [s, overlay(person.crop, person.keypoints, k), message, gr.skip()]
 
         def load_example(s, evt: gr.SelectData):
-            return [*load_photo(s, examples[evt.index]), examples[evt.index]]
+            return load_photo(s, examples[evt.index], examples[evt.index])
 
         # as many photo events at once as the finder has mediapipe graphs (one per core)
         slow = {"concurrency_id": "photo", "concurrency_limit": finder.workers, "show_progress": "minimal"}
-        wire(ui["photo"].upload, load_photo, [state, ui["photo"]], [*view, ui["found"]], api_name="load_photo", **slow)
-        wire(ui["other"].upload, load_other, [state, ui["other"]], [state, ui["other_found"], status], api_name="load_other", **slow)
+        wire(ui["photo"].upload, load_photo, [state, ui["photo"]], [*view, ui["found"], ui["photo"]], api_name="load_photo", **slow)
+        wire(ui["other"].upload, load_other, [state, ui["other"]], [state, ui["other_found"], status, ui["other"]], api_name="load_other", **slow)
         wire(ui["examples"].select, load_example, [state], [*view, ui["found"], ui["photo"]], api_visibility="undocumented", **slow)
         wire(ui["use_photo"].click, lambda s: show(h.use_photo(gen, s)), [state], view, api_name="use_photo")
         wire(ui["take"].click, lambda s, factors: show(h.take_from_other(gen, s, factors)), [state, ui["take_what"]], view, api_name="take")
@@ -356,7 +391,8 @@ def launch_options(max_file_size: str = MAX_UPLOAD) -> dict:
     CSS, no server-side rendering (no Node process), no tracebacks in the page, and no run
     history (it would keep every slider event, pictures included, in the browser)."""
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
-    return {"max_file_size": max_file_size, "theme": theme, "css": CSS, "ssr_mode": False, "show_error": False, "run_history": False}
+    return {"max_file_size": max_file_size, "theme": theme, "css": CSS, "head": HEAD, "ssr_mode": False, "show_error": False,
+            "run_history": False}  # fmt: skip
 
 
 def main(argv=None) -> None:

@@ -128,3 +128,89 @@ def test_drag_a_joint(page):
     page.wait_for_function("() => document.querySelector('#caption').innerText.includes('pose edited')")
     assert joints() != where
     assert "Traceback" not in page.content()
+
+
+# ------------------------------------------------------------------------------------------
+# The editor as people use it (issue 20): each of these failed on the code before the fix.
+
+
+def settle(page, ms=600):
+    """Wait until no event is running (Gradio marks pending outputs) and a little more."""
+    page.wait_for_timeout(ms)
+    page.wait_for_function("() => !document.querySelector('.pending, .generating')")
+
+
+def test_a_refused_upload_empties_its_slot(page, tmp_path):
+    from PIL import Image
+
+    page.get_by_role("tab", name="Edit a photo").click()
+    street = ROOT / "assets" / "examples" / "street-1001.jpg"
+    page.set_input_files("#photo input[type=file]", str(street))
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Found the person in street-1001.jpg')")
+    page.set_input_files("#other input[type=file]", str(ROOT / "assets" / "examples" / "street-1016.jpg"))
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Second photo: found')")
+    empty = tmp_path / "empty-street.png"  # a photo with no one in it
+    Image.new("RGB", (300, 400), (128, 140, 150)).save(empty)
+    for box, found in (("#other", "#other-found"), ("#photo", "#found")):
+        page.locator(f"{box} button[aria-label*='Clear' i], {box} button[aria-label*='Remove' i]").first.click()
+        page.set_input_files(f"{box} input[type=file]", str(empty))
+        page.wait_for_function("() => document.querySelector('#status').innerText.includes('No person')")
+        settle(page)
+        assert page.locator(f"{found} img").count() == 0  # the old person is not shown as in use
+        assert "empty-street.png" not in page.inner_text(box)  # nor the refused file as accepted
+    # the factors of the photo before say where they came from; "Take" has no second photo
+    assert "street-1001.jpg (replaced by a refused upload)" in page.inner_text("#caption")
+    page.locator("#take").click()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('second photo to take')")
+    assert page.locator(".toast-body").count() == 0  # messages in the status line, no pile of pop-ups
+
+
+def test_the_seed_box_and_the_picture_always_agree(page):
+    page.get_by_role("tab", name="Sample").click()
+    box = page.locator("#bg-seed input")
+    for i in range(6):
+        box.fill(str(100 + i))
+        box.press("Enter")
+        page.locator("#bg-dice").click()  # at once: the box's blur races the dice
+        settle(page, 900)
+        caption = page.inner_text("#caption")
+        shown = caption.split("background** ")[-1] if "background** " in caption else caption
+        assert f"seed {box.input_value()}" in caption, (box.input_value(), shown)
+
+
+def test_a_slider_number_box_shows_the_value_used(page):
+    page.get_by_role("tab", name="Sample").click()
+    number = page.locator("#pose-slider-1 input[type=number]")
+    number.fill("10")
+    number.press("Enter")
+    page.wait_for_function("() => document.querySelector('#pose-slider-1 input[type=number]').value === '3'")
+
+
+def test_holding_an_arrow_key_moves_a_joint_all_the_way(page):
+    page.get_by_role("tab", name="Edit the pose").click()
+    nose = page.locator('#pose-editor circle.dpg-joint[data-joint="0"]')
+    nose.wait_for()
+    y0 = float(nose.get_attribute("cy"))
+    nose.focus()
+    for _ in range(12):  # a held key repeats about 30 times a second
+        page.keyboard.press("ArrowDown")
+        page.wait_for_timeout(33)
+    settle(page, 1000)
+    y1 = float(page.locator('#pose-editor circle.dpg-joint[data-joint="0"]').get_attribute("cy"))
+    assert y1 - y0 >= 11, (y0, y1)
+
+
+def test_on_a_phone_the_picture_stays_in_view_while_the_controls_are_used(page, url):
+    phone = page.context.browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        phone.goto(url, wait_until="domcontentloaded")
+        phone.wait_for_selector(PERSON)
+        for control in ("#bg-slider-2", "#pose-slider-2", "#sample-all"):
+            phone.locator(control).scroll_into_view_if_needed()
+            phone.wait_for_timeout(200)
+            pic = phone.locator(PERSON).bounding_box()
+            ctl = phone.locator(control).bounding_box()
+            assert pic["y"] >= -1 and pic["y"] + pic["height"] <= 844 + 1, (control, pic)
+            assert ctl["y"] >= pic["y"] + pic["height"] - 1 and ctl["y"] < 844, (control, ctl)  # not under the picture
+    finally:
+        phone.close()

@@ -80,7 +80,8 @@ def test_sample_through_the_api(server):
     assert np.array_equal(picture(image), render(gen, materialize(gen, Session())))
     assert editor["width"] == gen.width and len(editor["keypoints"]) == 18 and status == ""
 
-    image, *_, caption, status = c.predict(7, 1.0, 0, 0, api_name="/set_fg")
+    image, _editor, _joints, caption, seed, *sliders, status = c.predict(7, 1.0, 0, 0, api_name="/set_fg")
+    assert seed == 7 and status == ""
     expected = Session(seeds={"fg": 7, "bg": 1, "pose": 2}, offsets={"fg": [1.0, 0, 0], "bg": [0] * 3, "pose": [0] * 3})
     assert np.array_equal(picture(image), render(gen, materialize(gen, expected)))
     assert "seed 7 (moved)" in caption
@@ -103,7 +104,7 @@ def test_two_visitors_never_see_each_others_edits(server):
 def test_photos_and_bad_files(server, tmp_path):
     url, gen = server
     c = client(url)
-    _image, _editor, _joints, caption, status, found = c.predict(gradio_client.handle_file(str(EXAMPLE)), api_name="/load_photo")
+    _image, _editor, _joints, caption, status, found, _file = c.predict(gradio_client.handle_file(str(EXAMPLE)), api_name="/load_photo")
     assert "Found the person in astronaut.jpg" in status and "from astronaut.jpg" in caption
     assert Image.open(found).size == (gen.width * display_scale(gen.height), gen.height * display_scale(gen.height))
 
@@ -111,9 +112,10 @@ def test_photos_and_bad_files(server, tmp_path):
     notes.write_text("not a photo")
     out = c.predict(gradio_client.handle_file(str(notes)), api_name="/load_photo")
     assert "not an image" in out[4] and "Traceback" not in out[4]
-    # The app keeps working, and the session still holds the astronaut.
+    assert out[5] is None  # the refused file's slot is emptied, the astronaut no longer shown as found
+    # The app keeps working; the factors still shown say which photo they came from.
     caption = c.predict(3, 0, 0, 0, api_name="/set_bg")[3]
-    assert "**foreground** from astronaut.jpg" in caption and "**background** seed 3" in caption
+    assert "**foreground** from astronaut.jpg (replaced by a refused upload)" in caption and "**background** seed 3" in caption
 
     c.predict(gradio_client.handle_file(str(EXAMPLE)), api_name="/load_other")
     caption = c.predict(["pose"], api_name="/take")[3]

@@ -399,10 +399,13 @@ def test_errors_become_messages_not_tracebacks(app_module, caplog):
     def crash():
         raise RuntimeError("secret internals")
 
-    with pytest.warns(UserWarning, match="seed"):  # gr.Warning outside a request
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no pop-up (gr.Warning): they stacked over the page
         out = app_module.guarded(bad_input, 3)()
     assert out[:2] == [app_module.gr.skip()] * 2 and "The seed must be a whole number" in out[2]
-    with caplog.at_level("ERROR"), pytest.warns(UserWarning, match="went wrong"):
+    with caplog.at_level("ERROR"):
         out = app_module.guarded(crash, 2)()
     assert "secret" not in out[1] and "Traceback" not in out[1] and "went wrong" in out[1]
     assert "secret internals" in caplog.text  # logged server-side, with its traceback
@@ -412,7 +415,8 @@ def test_the_page_builds_with_its_api(app_module, gen):
     demo = app_module.build_app(gen)
     names = {fn.api_name for fn in demo.fns.values()}
     expected = {"start", "set_fg", "set_bg", "set_pose", "roll_fg", "sample_all", "load_photo", "load_other", "take",
-                "swap_parts", "use_photo", "move_joints", "set_joints", "reset_pose", "random_pose", "interpolate"}  # fmt: skip
+                "swap_parts", "use_photo", "move_joints", "set_joints", "reset_pose", "random_pose", "interpolate",
+                "model_only", "full_resolution"}  # fmt: skip
     assert expected <= names
 
 
@@ -497,3 +501,34 @@ def test_sliders_move_the_photos_own_factor_not_the_stale_seeds(gen, s0):
     # a new seed takes the seed's factor, as before
     fresh = h.set_factor(gen, s, "fg", s.seeds["fg"] + 1, [0, 0, 0])
     assert fresh.sources["fg"] == "seed" and fresh.fg != s.fg
+
+
+def test_a_joint_switched_on_for_a_person_seen_from_behind_lands_on_their_side():
+    # seen from behind, the right shoulder is on the image's right: a wrist switched back on
+    # landed across the torso
+    kp = np.zeros((18, 3), np.float32)
+    for j, (x, y) in {1: (32, 28), 2: (44, 30), 3: (47, 48), 5: (20, 30), 6: (17, 48), 8: (38, 66), 11: (26, 66)}.items():
+        kp[j] = (x, y, 1)
+    out = h.place_missing(kp, 128, 64)
+    assert out[4, 0] > 40 and out[7, 0] < 24  # right wrist under the right elbow, left under the left
+    front = kp.copy()
+    front[[2, 3, 5, 6, 8, 11], 0] = 64 - front[[2, 3, 5, 6, 8, 11], 0]  # the same person facing us
+    out = h.place_missing(front, 128, 64)
+    assert out[4, 0] < 24 and out[7, 0] > 40
+    # the template's eyes and ears are on the sides of their shoulders
+    assert h.TEMPLATE[14, 0] < 0.5 < h.TEMPLATE[15, 0] and h.TEMPLATE[16, 0] < 0.5 < h.TEMPLATE[17, 0]
+
+
+def test_a_refused_upload_empties_its_slot_and_names_the_photo_before(gen, s0):
+    s = h.take_from_other(gen, h.use_photo(gen, with_two_people(gen, s0)), ["background"])
+    name = s.photo["name"]
+    dropped = h.drop_photo(gen, s, "photo")
+    assert dropped.photo is None and dropped.other == s.other
+    assert dropped.sources["fg"] == f"from {name} (replaced by a refused upload)" and dropped.sources["bg"] == "second photo"
+    assert dropped.fg == s.fg  # the picture does not change under the message
+    with pytest.raises(UserError, match="upload a photo"):
+        h.use_photo(gen, dropped)
+    gone = h.drop_photo(gen, s, "other")
+    with pytest.raises(UserError, match="second photo"):
+        h.take_from_other(gen, gone, ["pose"])
+    assert "replaced by a refused upload" in gone.sources["bg"]

@@ -53,8 +53,11 @@ TEMPLATE = np.array([
     (0.67, 0.23), (0.71, 0.38), (0.72, 0.52),      # left shoulder, elbow, wrist
     (0.41, 0.52), (0.40, 0.70), (0.40, 0.88),      # right hip, knee, ankle
     (0.59, 0.52), (0.60, 0.70), (0.60, 0.88),      # left hip, knee, ankle
-    (0.54, 0.10), (0.46, 0.10), (0.58, 0.11), (0.42, 0.11),  # left eye, right eye, left ear, right ear
+    (0.46, 0.10), (0.54, 0.10), (0.42, 0.11), (0.58, 0.11),  # right eye, left eye, right ear, left ear
 ], np.float32)  # fmt: skip
+# (right, left) joints whose order across the image tells front from back: shoulders,
+# elbows, wrists, hips, knees, ankles, eyes, ears.
+MIRROR_PAIRS = ((2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13), (14, 15), (16, 17))
 
 
 def random_seed() -> int:
@@ -184,6 +187,21 @@ def set_model_only(gen, s: Session, value) -> Session:
     return replace(materialize(gen, s), model_only=bool(value))
 
 
+def drop_photo(gen, s: Session, slot: str = "photo") -> Session:
+    """A refused upload empties its slot: the photo there before is no longer used (not by
+    "Take", not by "back to the photo's person"), and the factors that came from it say
+    which photo that was."""
+    if slot not in ("photo", "other"):
+        raise ValueError(f"slot must be 'photo' or 'other', got {slot!r}")
+    old = getattr(s, slot)
+    if old is None:
+        return s
+    label = "photo" if slot == "photo" else "second photo"
+    sources = {f: (f"from {old['name']} (replaced by a refused upload)" if src == label else src) for f, src in s.sources.items()}
+    inverted = {k: v for k, v in s.inverted.items() if k != slot}
+    return replace(s, sources=sources, inverted=inverted, **{slot: None})
+
+
 def use_photo(gen, s: Session) -> Session:
     """All factors back to those of the photo being edited."""
     if s.photo is None:
@@ -275,10 +293,17 @@ def move_joints(gen, s: Session, value) -> Session:
 
 
 def place_missing(kp: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Where joints without coordinates go: ``TEMPLATE`` scaled and shifted to fit the joints
-    that have them (least squares on ``s * t + c``), or as is when fewer than two have."""
-    t = TEMPLATE * np.array([width, height], np.float32)
+    """Where joints without coordinates go: ``TEMPLATE`` (mirrored for a person seen from
+    behind) scaled and shifted to fit the joints that have them (least squares on
+    ``s * t + c``), or as is when fewer than two have."""
     known = (kp[:, 0] != 0) | (kp[:, 1] != 0)
+    template = TEMPLATE.copy()
+    # A person seen from behind has their right side on the image's right: mirror the
+    # template, or a wrist switched back on lands across the torso.
+    pairs = [(r, l) for r, l in MIRROR_PAIRS if known[r] and known[l]]
+    if pairs and np.mean([kp[r, 0] - kp[l, 0] for r, l in pairs]) > 0:
+        template[:, 0] = 1 - template[:, 0]
+    t = template * np.array([width, height], np.float32)
     if known.sum() >= 2:
         a = np.zeros((2 * known.sum(), 3), np.float32)
         a[0::2, 0], a[0::2, 1] = t[known, 0], 1

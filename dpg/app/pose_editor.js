@@ -15,6 +15,12 @@
 const NS = "http://www.w3.org/2000/svg";
 let drag = null; // {joint, circle, svg, kp, moved}
 let focusJoint = null;
+// Keypoints edited here that the server has not drawn yet, and until when to keep them. A held
+// arrow key sends ~30 edits a second; the server draws only the last one waiting, and each
+// answer it sends back carried an older pose, which put the joint back: a second of holding
+// moved it one pixel. Answers that are not the pose edited here yet are drawn with it.
+let pending = null; // {kp, until}
+const PENDING_MS = 1500;
 
 function svgEl(tag, attrs) {
   const node = document.createElementNS(NS, tag);
@@ -89,6 +95,7 @@ function place(svg, kp, j, x, y) {
 
 // Hand the edited keypoints to the server.
 function commit(kp, j) {
+  pending = { kp: kp.map((k) => k.slice()), until: Date.now() + PENDING_MS };
   props.value = { ...props.value, keypoints: kp };
   setTimeout(render, 0);
   trigger("drag", { joint: j });
@@ -142,5 +149,20 @@ element.addEventListener("keydown", (e) => {
   commit(kp, j);
 });
 
-watch("value", render);
+function samePose(a, b) {
+  return a.length === b.length && a.every((k, i) =>
+    Math.abs(k[0] - b[i][0]) < 0.01 && Math.abs(k[1] - b[i][1]) < 0.01 && (k[2] > 0) === (b[i][2] > 0));
+}
+
+watch("value", () => {
+  const v = props.value;
+  if (pending && v && Array.isArray(v.keypoints)) {
+    if (samePose(v.keypoints, pending.kp) || Date.now() > pending.until) {
+      pending = null; // the server has drawn the pose edited here (or gave up on it)
+    } else {
+      props.value = { ...v, keypoints: pending.kp.map((k) => k.slice()) };
+    }
+  }
+  render();
+});
 render();
