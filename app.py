@@ -49,6 +49,7 @@ from dpg.app.views import (
     write_gif,
     write_png,
 )
+from dpg.directions import directions_for
 from dpg.errors import UserError
 from dpg.keypoints import _LIMB_COLOURS, BODY_PARTS, JOINTS, LIMBS
 
@@ -115,9 +116,10 @@ def page_message(err: UserError) -> str:
     return message
 
 
-def sample_tab(factors) -> dict:
-    """Per factor: a seed, its dice and the sliders; locks and "sample all"."""
-    ui = {"seeds": {}, "dice": {}, "sliders": {}}
+def sample_tab(factors, named: dict) -> dict:
+    """Per factor: a seed, its dice, the principal sliders and the named ones (``named``:
+    ``dpg.directions`` by factor, where the model has them); locks and "sample all"."""
+    ui = {"seeds": {}, "dice": {}, "sliders": {}, "named": {}}
     for f in factors:
         with gr.Group():
             gr.Markdown(f"**{FACTOR_TITLES[f]}**", padding=True)
@@ -129,6 +131,13 @@ def sample_tab(factors) -> dict:
                     NumberSlider(-SLIDER_RANGE, SLIDER_RANGE, 0.0, step=0.05, label=f"Direction {i + 1}", elem_id=f"{f}-slider-{i}", min_width=120)
                     for i in range(SLIDERS)
                 ]  # fmt: skip
+            if named.get(f):
+                with gr.Row():
+                    ui["named"][f] = [
+                        NumberSlider(-SLIDER_RANGE, SLIDER_RANGE, 0.0, step=0.05, label=d.name, elem_id=f"{f}-named-{i}", min_width=120,
+                                     info=f"from {d.source}" if d.source else None)
+                        for i, d in enumerate(named[f])
+                    ]  # fmt: skip
     with gr.Row():
         ui["locks"] = gr.CheckboxGroup([FACTOR_LABELS[f] for f in factors], label="Lock (keep when sampling all)", elem_id="locks")
         ui["sample_all"] = gr.Button("🎲 Sample all", variant="primary", elem_id="sample-all", scale=0, min_width=160)
@@ -200,10 +209,22 @@ def interpolate_tab(factors) -> dict:
     return ui
 
 
-def build_app(gen, finder: PersonFinder | None = None) -> gr.Blocks:
+def named_directions(gen) -> dict:
+    """The model's named slider directions (``dpg.directions``), or none with a log line when
+    its file was made for another model: the page still works with the principal sliders."""
+    try:
+        return directions_for(gen)
+    except UserError as err:
+        log.warning("no named sliders: %s", err)
+        return {}
+
+
+def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None) -> gr.Blocks:
     """The editor's page for a ``PersonGenerator``. ``finder`` finds people in photos
-    (default: a ``PersonFinder`` with mediapipe, started on the first upload)."""
+    (default: a ``PersonFinder`` with mediapipe, started on the first upload); ``named`` the
+    named slider directions by factor (default: the file beside the model's checkpoint)."""
     finder = finder or PersonFinder()
+    named = named_directions(gen) if named is None else named
     k = display_scale(gen.height)
     factors = gen.factors
     examples = example_photos()
@@ -222,7 +243,7 @@ def build_app(gen, finder: PersonFinder | None = None) -> gr.Blocks:
                 full_file = gr.File(label="The edit at the photo's resolution", interactive=False, visible=False, elem_id="full-file")
             with gr.Column(scale=5), gr.Tabs():
                 with gr.Tab("Sample", id="sample"):
-                    ui = sample_tab(factors)
+                    ui = sample_tab(factors, named)
                 with gr.Tab("Edit a photo", id="photo"):
                     ui |= photo_tab(factors, examples)
                 with gr.Tab("Edit the pose", id="pose"):
@@ -255,20 +276,29 @@ def build_app(gen, finder: PersonFinder | None = None) -> gr.Blocks:
                 # with a typed seed could run after the dice); a slider's number box shows the
                 # value used when it was clipped (a typed 10 stayed beside a slider at 3).
                 clipped = [v if v != a else gr.skip() for v, a in zip(s.offsets[f], amounts)]
+                reset = [gr.skip() if s.named.get(f) else 0.0 for _ in ui["named"].get(f, [])]  # a new person: at 0
                 *shown, message = show(s)  # the status line stays the last output, as in every event
-                return [*shown, s.seeds[f], *clipped, message]
+                return [*shown, s.seeds[f], *clipped, *reset, message]
+
+            def set_named(s, *amounts, f=f):
+                return show(h.set_named(gen, named, s, f, amounts))
 
             def roll(s, *, f=f):
                 s = h.roll(gen, s, f)
-                return [*show(s), s.seeds[f]]
+                return [*show(s), s.seeds[f], *[0.0] * len(ui["named"].get(f, []))]  # named sliders back at 0
 
             changed = [seeds[f].submit, seeds[f].blur] + [sl.input for sl in sliders[f]]
-            wire(changed, set_factor, [state, seeds[f], *sliders[f]], [*view[:-1], seeds[f], *sliders[f], status], api_name=f"set_{f}", trigger_mode="always_last")
-            wire(ui["dice"][f].click, roll, [state], [*view, seeds[f]], api_name=f"roll_{f}")
+            wire(changed, set_factor, [state, seeds[f], *sliders[f]], [*view[:-1], seeds[f], *sliders[f], *ui["named"].get(f, []), status], api_name=f"set_{f}", trigger_mode="always_last")
+            if f in ui["named"]:
+                wire([sl.input for sl in ui["named"][f]], set_named, [state, *ui["named"][f]], view, api_name=f"named_{f}",
+                     trigger_mode="always_last")  # fmt: skip
+            wire(ui["dice"][f].click, roll, [state], [*view, seeds[f], *ui["named"].get(f, [])], api_name=f"roll_{f}")
 
         def sample_all(s, locked):
             s = h.sample_all(gen, s, locked)
-            return [*show(s), *(s.seeds[f] for f in factors)]
+            locked_named = {f for f in factors if s.named.get(f)}  # locked factors keep theirs
+            zeros = [gr.skip() if f in locked_named else 0.0 for f in factors for _ in ui["named"].get(f, [])]
+            return [*show(s), *(s.seeds[f] for f in factors), *zeros]
 
         wire(model_only.input, lambda s, value: show(h.set_model_only(gen, s, value)), [state, model_only], view, api_name="model_only")
 
@@ -278,7 +308,7 @@ def build_app(gen, finder: PersonFinder | None = None) -> gr.Blocks:
 
         wire(full.click, full_resolution, [state], [full_file, status], api_name="full_resolution", concurrency_id="photo", show_progress="minimal")
 
-        wire(ui["sample_all"].click, sample_all, [state, ui["locks"]], [*view, *seeds.values()], api_name="sample_all")
+        wire(ui["sample_all"].click, sample_all, [state, ui["locks"]], [*view, *seeds.values(), *(sl for f in factors for sl in ui["named"].get(f, []))], api_name="sample_all")
 
         # -- Edit a photo. Finding a person takes ~0.1 s (1 s the first time): a queue of its own.
         def load_photo(s, photo, file_value=gr.skip()):
@@ -325,9 +355,10 @@ def build_app(gen, finder: PersonFinder | None = None) -> gr.Blocks:
 
         def random_pose(s):
             s = h.random_pose(gen, s)
-            return [*show(s), s.seeds["pose"], *[0.0] * SLIDERS]
+            return [*show(s), s.seeds["pose"], *[0.0] * (SLIDERS + len(ui["named"].get("pose", [])))]
 
-        wire(ui["random_pose"].click, random_pose, [state], [*view, seeds["pose"], *sliders["pose"]], api_name="random_pose")
+        wire(ui["random_pose"].click, random_pose, [state], [*view, seeds["pose"], *sliders["pose"], *ui["named"].get("pose", [])],
+             api_name="random_pose")  # fmt: skip
 
         # -- Interpolate. Inverting two photos takes seconds: a queue of its own.
         def interpolate(s, between, seed_a, seed_b, factors, steps, method):

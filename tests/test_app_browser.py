@@ -34,7 +34,11 @@ def url():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    demo = app.build_app(gen).queue(default_concurrency_limit=1)
+    from dpg.directions import NamedDirection
+
+    v = torch.randn(gen.model.stage2.mappings["fg"].dim, generator=torch.Generator().manual_seed(1))
+    named = {"fg": [NamedDirection("red top", "fg", v / v.norm(), 1.0, "made up for the test")]}
+    demo = app.build_app(gen, named=named).queue(default_concurrency_limit=1)
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options())
     yield f"http://127.0.0.1:{port}/"
     demo.close()
@@ -214,3 +218,13 @@ def test_on_a_phone_the_picture_stays_in_view_while_the_controls_are_used(page, 
             assert ctl["y"] >= pic["y"] + pic["height"] - 1 and ctl["y"] < 844, (control, ctl)  # not under the picture
     finally:
         phone.close()
+
+
+def test_a_named_slider_says_what_it_does_and_moves_the_person(page):
+    page.get_by_role("tab", name="Sample").click()
+    assert "red top" in page.inner_text("#fg-named-0")
+    box = page.locator("#fg-named-0 input[type=range]").bounding_box()
+    before = picture(page)
+    page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)
+    wait_for_new_picture(page, before)
+    page.wait_for_function("() => document.querySelector('#caption').innerText.includes('(moved)')")

@@ -19,6 +19,7 @@ from dpg.app import views
 from dpg.app.session import (
     SLIDERS,
     Session,
+    describe,
     factors,
     materialize,
     model_keypoints,
@@ -532,3 +533,38 @@ def test_a_refused_upload_empties_its_slot_and_names_the_photo_before(gen, s0):
     with pytest.raises(UserError, match="second photo"):
         h.take_from_other(gen, gone, ["pose"])
     assert "replaced by a refused upload" in gone.sources["bg"]
+
+
+def tiny_named(gen):
+    """Two made-up named foreground directions and one pose direction for the tiny model."""
+    from dpg.directions import NamedDirection
+
+    g = torch.Generator().manual_seed(3)
+    out = {}
+    for f, k in (("fg", gen.model.stage2.mappings["fg"].dim), ("pose", gen.model.stage2.mappings["pose"].dim)):
+        vs = torch.randn(2, k, generator=g)
+        out[f] = [NamedDirection(f"{f} {i}", f, v / v.norm(), 0.5 + i, "made up") for i, v in enumerate(vs)]
+    return out
+
+
+def test_named_sliders_move_their_factor_along_their_direction_and_back(gen, s0):
+    named = tiny_named(gen)
+    s = h.set_named(gen, named, s0, "fg", [1.0, 0.0])
+    d = named["fg"][0]
+    moved = np.asarray(s.fg) - np.asarray(s0.fg)
+    assert np.allclose(moved, d.vector.numpy() * d.scale, atol=1e-5)
+    assert s.bg == s0.bg and s.keypoints == s0.keypoints  # the other factors bit-identical
+    s2 = h.set_named(gen, named, s, "fg", [1.0, -2.0])
+    e = named["fg"][1]
+    assert np.allclose(np.asarray(s2.fg) - np.asarray(s0.fg), d.vector.numpy() * d.scale - 2 * e.vector.numpy() * e.scale, atol=1e-5)
+    assert h.set_named(gen, named, s2, "fg", [0.0, 0.0]).fg == s0.fg  # back at 0: exactly the person before
+    assert "seed 0 (moved)" in describe(gen, s2)
+    fresh = h.set_factor(gen, s2, "fg", 5, [0, 0, 0])  # a new seed: a new person, named sliders at 0
+    assert "fg" not in fresh.named and fresh.fg == h.set_factor(gen, s0, "fg", 5, [0, 0, 0]).fg
+    p = h.set_named(gen, named, s0, "pose", [3.0, 3.0])
+    assert p.keypoints != s0.keypoints and p.fg == s0.fg
+    assert h.set_named(gen, named, p, "pose", [0.0, 0.0]).keypoints == s0.keypoints
+    with pytest.raises(UserError, match="no named background"):
+        h.set_named(gen, named, s0, "bg", [1.0])
+    with pytest.raises(UserError, match="2 finite slider values"):
+        h.set_named(gen, named, s0, "fg", [1.0])

@@ -32,6 +32,7 @@ from dpg.app.session import (
     encoding,
     factors,
     materialize,
+    model_keypoints,
     render,
     sample_factor,
 )
@@ -91,6 +92,7 @@ def set_factor(gen, s: Session, factor: str, seed, amounts) -> Session:
         seeds={**s.seeds, factor: seed},
         offsets={**s.offsets, factor: amounts},
         sources={**s.sources, factor: "seed"},
+        named={k: v for k, v in s.named.items() if k != factor},  # a new person: named sliders back at 0
     )
     if factor == "pose":
         return replace(s, keypoints=value, pose_origin={"keypoints": value, "source": "seed"})
@@ -127,6 +129,39 @@ def slide(gen, s: Session, factor: str, amounts) -> Session:
         value = moved.tolist()
     anchors = {**s.anchors, factor: {**anchor, "result": value}}
     return replace(s, offsets={**s.offsets, factor: amounts}, anchors=anchors, **{key: value})
+
+
+def set_named(gen, directions: dict, s: Session, factor: str, amounts) -> Session:
+    """Move ``factor`` along its named directions (``dpg.directions``: "red top", "brighter
+    background", "facing away") to the slider ``amounts``.
+
+    Like ``slide``: the factor as it was when the named sliders last started from it (its
+    anchor, with their values then) is kept; the new value is the anchor moved by the change
+    of the values (``apply_all`` for embeddings, ``move_pose`` for the pose), so the sliders
+    back where they were give the anchor exactly. The anchor is replaced when the factor has
+    changed since by another control (a seed, a photo, the other sliders)."""
+    from dpg.directions import apply_all, move_pose
+
+    check_factor(gen, factor)
+    dirs = directions.get(factor) or []
+    if not dirs:
+        raise UserError(f"this model has no named {FACTOR_LABELS[factor]} directions (python -m train.directions makes them)")
+    amounts = check_amounts(amounts, len(dirs))
+    s = materialize(gen, s)
+    key = "keypoints" if factor == "pose" else factor
+    before = s.named.get(factor, [0.0] * len(dirs))
+    anchor = s.anchors.get(f"named:{factor}")
+    if anchor is None or anchor["result"] != getattr(s, key):
+        anchor = {"value": getattr(s, key), "amounts": before}
+    delta = [a - a0 for a, a0 in zip(amounts, anchor["amounts"])]
+    if not any(delta):
+        value = anchor["value"]
+    elif factor == "pose":
+        value = move_pose(gen, model_keypoints(anchor["value"]), dirs, delta).tolist()
+    else:
+        value = apply_all(np.asarray(anchor["value"], np.float32), dirs, delta).tolist()
+    anchors = {**s.anchors, f"named:{factor}": {**anchor, "result": value}}
+    return replace(s, named={**s.named, factor: amounts}, anchors=anchors, **{key: value})
 
 
 def roll(gen, s: Session, factor: str, seed: int | None = None) -> Session:

@@ -57,6 +57,8 @@ class Session:
     anchors: dict = field(default_factory=dict)
     # show the model's own 128x64 output (the paper's view) instead of the edit on the photo
     model_only: bool = False
+    # the named sliders' values per factor (``dpg.directions``; ``dpg.app.handlers.set_named``)
+    named: dict[str, list[float]] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------------
@@ -79,14 +81,14 @@ def check_seed(value) -> int:
     return int(seed)
 
 
-def check_amounts(values) -> list[float]:
-    """Slider values: ``SLIDERS`` finite numbers, clipped to ``+-SLIDER_RANGE``."""
+def check_amounts(values, n: int = SLIDERS) -> list[float]:
+    """Slider values: ``n`` finite numbers, clipped to ``+-SLIDER_RANGE``."""
     try:
         a = np.asarray([0.0 if v is None else v for v in values], dtype=np.float64)
     except (TypeError, ValueError):
         raise UserError(f"slider values must be numbers, got {values!r}") from None
-    if a.shape != (SLIDERS,) or not np.isfinite(a).all():
-        raise UserError(f"expected {SLIDERS} finite slider values, got {values!r}")
+    if a.shape != (n,) or not np.isfinite(a).all():
+        raise UserError(f"expected {n} finite slider values, got {values!r}")
     return [round(float(v), 4) for v in np.clip(a, -SLIDER_RANGE, SLIDER_RANGE)]
 
 
@@ -190,14 +192,15 @@ def describe(gen, s: Session) -> str:
     parts = []
     for f in gen.factors:
         src = s.sources.get(f, "seed")
+        moved = any(s.offsets[f]) or any(s.named.get(f, []))
         if src == "seed":
-            moved = any(s.offsets[f])
-            text = f"seed {s.seeds[f]}" + (" (moved)" if moved else "")
+            text = f"seed {s.seeds[f]}"
         elif src == "photo" and s.photo:
             text = f"from {s.photo['name']}"
         elif src == "second photo" and s.other:
             text = f"from {s.other['name']}"
         else:
             text = src
+        text += " (moved)" if moved else ""
         parts.append(f"**{FACTOR_LABELS[f]}** {text}")
     return " · ".join(parts)
