@@ -349,7 +349,11 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
         wire(ui["swap"].click, lambda s, parts: show(h.swap_parts(gen, s, parts)), [state, ui["parts"]], view, api_name="swap_parts")
 
         # -- Edit the pose. The editor's "drag" event carries its value (the new keypoints).
-        wire(ui["editor"].drag, lambda s, editor: show(h.move_joints(gen, s, editor)), [state, ui["editor"]], view, api_name="move_joints", trigger_mode="always_last")
+        def move_joints(s, editor):
+            s = h.move_joints(gen, s, editor)
+            return show(s, h.pose_note(s.keypoints))  # a pose the model cannot follow says so
+
+        wire(ui["editor"].drag, move_joints, [state, ui["editor"]], view, api_name="move_joints", trigger_mode="always_last")
         wire(ui["joints"].input, lambda s, joints: show(h.set_visible_joints(gen, s, joints)), [state, ui["joints"]], view, api_name="set_joints", trigger_mode="always_last")
         wire(ui["reset"].click, lambda s: show(h.reset_pose(gen, s)), [state], view, api_name="reset_pose")
 

@@ -568,3 +568,15 @@ def test_named_sliders_move_their_factor_along_their_direction_and_back(gen, s0)
         h.set_named(gen, named, s0, "bg", [1.0])
     with pytest.raises(UserError, match="2 finite slider values"):
         h.set_named(gen, named, s0, "fg", [1.0])
+
+
+def test_a_wrist_raised_above_the_head_gets_a_note(gen, s0):
+    # arms dragged above the head were drawn on the skeleton while the person kept short arms,
+    # without a word: the model has almost never seen raised arms
+    kp = np.zeros((18, 3), np.float32)
+    kp[[0, 1, 2, 4, 5, 7]] = [(8, 6, 1), (8, 9, 1), (5, 10, 1), (4, 17, 1), (11, 10, 1), (12, 17, 1)]
+    assert h.pose_note(kp) == ""
+    kp[4, 1] = 2  # the right wrist above the nose
+    assert "raises their arms" in h.pose_note(kp)
+    kp[4, 2] = 0  # hidden: nothing to say
+    assert h.pose_note(kp) == ""
