@@ -51,7 +51,7 @@ from dpg.app.views import (
 )
 from dpg.directions import directions_for
 from dpg.errors import UserError
-from dpg.keypoints import _LIMB_COLOURS, BODY_PARTS, JOINTS, LIMBS
+from dpg.keypoints import LIMB_COLOURS, BODY_PARTS, JOINTS, LIMBS
 
 log = logging.getLogger("dpg.app")
 STATIC = Path(h.__file__).resolve().parent
@@ -178,7 +178,7 @@ def pose_tab() -> dict:
         ui["editor"] = gr.HTML(
             None, html_template='<div class="dpg-pose"></div>', css_template=(STATIC / "pose_editor.css").read_text(),
             js_on_load=(STATIC / "pose_editor.js").read_text(), apply_default_css=False, elem_id="pose-editor",
-            limbs=[list(b) for b in LIMBS], colours=[f"rgb{c}" for c in _LIMB_COLOURS], joints=[joint_label(j) for j in range(18)],
+            limbs=[list(b) for b in LIMBS], colours=[f"rgb{c}" for c in LIMB_COLOURS], joints=[joint_label(j) for j in range(18)],
         )  # fmt: skip
         with gr.Column():
             ui["joints"] = gr.CheckboxGroup([joint_label(j) for j in range(len(JOINTS))], label="Joints shown", elem_id="joints")

@@ -1,4 +1,4 @@
-"""Accuracy of photo -> keypoints (``dpg.pose.PoseDetector``) against the Market-1501 annotations.
+"""Accuracy of photo -> keypoints (``dpg.pose.detector.PoseDetector``) against the Market-1501 annotations.
 
 The community annotations (``market-annotation-train.csv``) were made with OpenPose's COCO
 model on the 64x128 crops; this measures how far mediapipe's joints, mapped to COCO-18, land

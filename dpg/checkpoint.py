@@ -27,7 +27,7 @@ FORMAT = "dpg-checkpoint/1"
 STAGES = ("stage1", "pose_ae", "stage2")
 
 
-def _atomic(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -56,7 +56,7 @@ def save_weights(path, model, cfg: Config, stages=STAGES, half: bool = False, ex
             state[f"{stage}.{k}"] = v.half() if half and v.is_floating_point() else v
     meta = {"format": FORMAT, "config": cfg.to_json(), "stages": ",".join(stages)}
     meta.update({k: str(v) for k, v in (extra or {}).items()})
-    _atomic(Path(path), lambda tmp: save_file(state, tmp, metadata=meta))
+    atomic_write(Path(path), lambda tmp: save_file(state, tmp, metadata=meta))
 
 
 def read_metadata(path, expected: str = FORMAT, kind: str = "dpg") -> dict:
@@ -174,7 +174,7 @@ def load_stages(model, path, stages, skip: tuple[str, ...] = ()) -> None:
 
 def save_state(path, state: dict) -> None:
     """Write a train state of plain containers and tensors (no code objects)."""
-    _atomic(Path(path), lambda tmp: torch.save(state, tmp))
+    atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
 
 
 def load_state(path) -> dict:

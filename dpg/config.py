@@ -133,7 +133,7 @@ class Config:
 
     @staticmethod
     def from_json(text: str) -> "Config":
-        return _from_dict(Config, json.loads(text))
+        return from_dict(Config, json.loads(text))
 
 
 # ----------------------------------------------------------------------------------------
@@ -303,7 +303,7 @@ def _set(obj, path: list[str], value: str, full: str):
     return replace(obj, **{name: _set(getattr(obj, name), path[1:], value, full)})
 
 
-def _from_dict(cls, data: dict):
+def from_dict(cls, data: dict):
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):
@@ -311,7 +311,7 @@ def _from_dict(cls, data: dict):
             continue  # a field added after the file was written keeps its default
         tp, value = hints[f.name], data[f.name]
         if dataclasses.is_dataclass(tp):
-            value = _from_dict(tp, value)
+            value = from_dict(tp, value)
         elif typing.get_origin(tp) is tuple:
             value = tuple(value)
         kwargs[f.name] = value

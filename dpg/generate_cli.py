@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dpg.cli import count, seed
+from dpg.argtypes import count, seed
 from dpg.errors import UserError
 
 

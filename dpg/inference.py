@@ -223,7 +223,7 @@ class PersonGenerator:
         size, with the photo and the person's mask at its own pixels (for ``on_photo``).
 
         ``photo`` is a path, bytes, a PIL image or an array (``dpg.pose.images.load_image``).
-        The person is found by ``dpg.pose.PersonCropper`` (mediapipe, segmenting), cropped with
+        The person is found by ``dpg.pose.person.PersonCropper`` (mediapipe, segmenting), cropped with
         the model's aspect ratio and resized to the model's size. Raises ``UserError`` when the
         file is not an image, or shows no person, several people or too few joints.
         ``detector`` replaces the pose detector (``PoseDetector.detect``'s signature).

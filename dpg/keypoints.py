@@ -70,7 +70,7 @@ PART_FLIP_PERM = (0, 1, 2, 4, 3, 6, 5)
 NUM_PARTS = len(BODY_PARTS)
 
 # Colours of the skeleton overlay, one per limb (OpenPose's palette, roughly).
-_LIMB_COLOURS = (
+LIMB_COLOURS = (
     (255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0), (85, 255, 0),
     (0, 255, 0), (0, 255, 85), (0, 255, 170), (0, 255, 255), (0, 170, 255), (0, 85, 255),
     (0, 0, 255), (85, 0, 255), (170, 0, 255), (255, 0, 255), (255, 0, 170),
@@ -404,7 +404,7 @@ def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, radius: int | None =
     width = width if width is not None else max(1, round(1.2 * scale))
     draw = ImageDraw.Draw(img)
     vis = kp[:, 2] > 0.5
-    for (a, b), colour in zip(LIMBS, _LIMB_COLOURS):
+    for (a, b), colour in zip(LIMBS, LIMB_COLOURS):
         if vis[a] and vis[b]:
             draw.line([tuple(kp[a, :2]), tuple(kp[b, :2])], fill=colour, width=width)
     for j in np.flatnonzero(vis):

@@ -150,7 +150,7 @@ def test_prepare_plans_identities_and_splits_deterministically(tmp_path):
 
 def test_prepare_command_and_the_trainers_reader(sources, tmp_path, capsys):
     from dpg.config import cpu, tiny
-    from train.data import stage1_dataset
+    from dpg.data.sources import stage1_dataset
 
     out = tmp_path / "cmd"
     assert dpg_main(["prepare", *sources, "--out", str(out), "--workers", "1", "--test-fraction", "0.5"]) == 0

@@ -222,7 +222,7 @@ def test_stage2_pose_set_keeps_only_person_poses(tmp_path):
     # the rule load_poses applies everywhere else: 6 or more of the 14 body joints; a row with
     # fewer (an annotation of a cut-off person) would be learnt and sampled by the pose mapping
     from dpg.config import tiny
-    from train.data import pose_keypoints
+    from dpg.data.sources import pose_keypoints
 
     def row(name, joints):
         ys = [4 + 2 * j if j < joints else -1 for j in range(18)]

@@ -39,7 +39,7 @@ from train.common import (
     to_device,
     user_errors,
 )
-from train.data import stage1_dataset
+from dpg.data.sources import stage1_dataset
 
 
 class Images(torch.utils.data.Dataset):
@@ -113,13 +113,9 @@ def sample_grid(model: str, net, held: torch.Tensor, seeds: list[int]) -> torch.
 
 @user_errors
 def main(argv=None) -> int:
-    p = parser(__doc__.splitlines()[0])
+    # the baselines' presets, not the main model's
+    p = parser(__doc__.splitlines()[0], presets="paper, cpu or tiny", example="vae_train.lr=1e-4 or run.max_minutes=8")
     p.add_argument("--model", required=True, choices=MODELS, help="vae or dcgan")
-    for action in p._actions:  # the baselines' presets, not the main model's
-        if action.dest == "preset":
-            action.help = "paper, cpu or tiny (default: cpu)"
-        if action.dest == "set":
-            action.help = "override a config field, e.g. vae_train.lr=1e-4 or run.max_minutes=8"
     args = p.parse_args(argv)
     try:
         cfg = override(preset(args.preset), args.set)

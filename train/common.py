@@ -37,10 +37,10 @@ class Diverged(RuntimeError):
 # Command line
 
 
-def parser(description: str) -> argparse.ArgumentParser:
+def parser(description: str, presets: str = "market, deepfashion, cpu or tiny", example: str = "stage1.lr=1e-4") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--preset", default="cpu", help="market, deepfashion, cpu or tiny (default: cpu)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field, e.g. stage1.lr=1e-4")
+    p.add_argument("--preset", default="cpu", help=f"{presets} (default: cpu)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=f"override a config field, e.g. {example}")
     p.add_argument("--data", default=None, help="a Market-1501 or DeepFashion root; procedural people when omitted")
     p.add_argument("--out", default=None, help="run folder (default: runs/<script>-<preset>)")
     p.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when present)")

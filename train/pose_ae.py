@@ -18,7 +18,7 @@ from dpg.keypoints import flip_keypoints, pose_vector
 from dpg.model import DisentangledPersonModel
 from dpg.training import pose_ae_step
 from train.common import Diverged, Dist, Run, StepSampler, lr_at, parser, resolve_config, set_lr, user_errors
-from train.data import pose_keypoints
+from dpg.data.sources import pose_keypoints
 
 
 @user_errors

@@ -40,7 +40,7 @@ from train.common import (
     Diverged, Dist, Run, StepSampler, init_from, kept_init_facts, loader, lr_at, parser, resolve_config, set_lr, stage_steps,
     step_generator, to_device, user_errors,
 )  # fmt: skip
-from train.data import flip_batch, pose_keypoints, stage1_dataset
+from dpg.data.sources import flip_batch, pose_keypoints, stage1_dataset
 
 
 @torch.no_grad()

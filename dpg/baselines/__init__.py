@@ -1,7 +1,7 @@
 """Sampling baselines of section 4.5 (Fig. 7): a convolutional VAE and a DCGAN that sample
 whole person images from one noise vector, with no factors to disentangle.
 
-They share the main model's data pipeline (``train.data.stage1_dataset``), presets (``tiny``,
+They share the main model's data pipeline (``dpg.data.sources.stage1_dataset``), presets (``tiny``,
 ``cpu``, ``paper`` in ``dpg.baselines.config``) and trainer conventions (``train.baselines``).
 Checkpoints follow ``dpg.checkpoint``: one ``.safetensors`` file whose header holds ``format``
 (``dpg-baseline/1``), ``model`` (``vae`` or ``dcgan``) and ``config`` (the full
@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from dpg.baselines.config import MODELS, BaselineConfig
-from dpg.checkpoint import _atomic, read_metadata
+from dpg.checkpoint import atomic_write, read_metadata
 from dpg.errors import UserError
 
 FORMAT = "dpg-baseline/1"
@@ -43,7 +43,7 @@ def save_baseline(path, model: str, net: torch.nn.Module, cfg: BaselineConfig, e
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     meta = {"format": FORMAT, "model": model, "config": cfg.to_json()}
     meta.update({k: str(v) for k, v in (extra or {}).items()})
-    _atomic(Path(path), lambda tmp: save_file(state, tmp, metadata=meta))
+    atomic_write(Path(path), lambda tmp: save_file(state, tmp, metadata=meta))
 
 
 def read_baseline_metadata(path) -> dict:

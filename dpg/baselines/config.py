@@ -14,7 +14,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field, replace
 
-from dpg.config import Config, RunConfig, _from_dict
+from dpg.config import Config, RunConfig, from_dict
 from dpg.config import preset as dpg_preset
 
 MODELS = ("vae", "dcgan")
@@ -57,7 +57,7 @@ class BaselineConfig:
 
     @staticmethod
     def from_json(text: str) -> BaselineConfig:
-        return _from_dict(BaselineConfig, json.loads(text))
+        return from_dict(BaselineConfig, json.loads(text))
 
     def tower(self, model: str) -> TowerConfig:
         return {"vae": self.vae, "dcgan": self.dcgan}[model]
@@ -66,7 +66,7 @@ class BaselineConfig:
         return {"vae": self.vae_train, "dcgan": self.dcgan_train}[model]
 
     def data_config(self) -> Config:
-        """The ``dpg`` config handed to ``train.data.stage1_dataset``: the ``data`` preset at
+        """The ``dpg`` config handed to ``dpg.data.sources.stage1_dataset``: the ``data`` preset at
         this image size and seed."""
         cfg = dpg_preset(self.data)
         return replace(cfg, model=replace(cfg.model, height=self.height, width=self.width), run=self.run)

@@ -29,7 +29,7 @@ import os
 
 import numpy as np
 
-from dpg.cli import seed
+from dpg.argtypes import seed
 from dpg.errors import UserError
 
 MAX_PERSON_ID = 9999  # four digits in a Market-1501 name

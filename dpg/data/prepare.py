@@ -1,7 +1,7 @@
 """``dpg prepare``: any folders of person photos -> a training set in Market-1501 layout.
 
 The road from photos to what the readers and trainers take (``dpg.data.market``,
-``train.data.stage1_dataset``)::
+``dpg.data.sources.stage1_dataset``)::
 
     ROOT/bounding_box_train/PPPP_c1sS_FFFFFF_00.jpg   market-annotation-train.csv
     ROOT/bounding_box_test/  (held-out identities)    market-annotation-test.csv

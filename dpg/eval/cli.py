@@ -3,22 +3,19 @@
 Only argparse at import time: the modules that do the work (and torch) load when a command
 runs, so ``dpg --help`` stays quick.
 
-``sampling`` (the quality of people sampled from noise, section 4.5) is a separate piece of
-work: when a module ``dpg.eval.sampling`` exists, its ``register(eval_subparsers)`` adds the
-subcommand (keep that module's top-level imports as light as this one's).
+``sampling`` (the quality of people sampled from noise, section 4.5) lives in
+``dpg.eval.sampling``, whose ``register(eval_subparsers)`` adds the subcommand (its top-level
+imports are as light as this module's).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import json
 import sys
 from pathlib import Path
 
-from dpg.cli import count, positive_float, seed
-
-SAMPLING_MODULE = "dpg.eval.sampling"
+from dpg.argtypes import count, positive_float, seed
+from dpg.eval import sampling
+from dpg.eval.report import write_report
 
 
 def _generator(args):
@@ -31,14 +28,6 @@ def _device(args):
     from dpg.inference import default_device
 
     return args.device or default_device()
-
-
-def _write(out: Path, stem: str, result: dict, markdown: str) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{stem}.json").write_text(json.dumps(result, indent=1, default=float))
-    (out / f"{stem}.md").write_text(markdown)
-    print(markdown, end="")
-    print(f"wrote {out / stem}.json and .md", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------------------
@@ -113,7 +102,7 @@ def cmd_reid_features(args) -> int:
     from dpg.eval.reid import evaluate_embeddings
 
     result = evaluate_embeddings(_generator(args), args.data, args.pca, args.query_csv)
-    _write(Path(args.out), "reid-features", result, reid_markdown(result, "stage-I foreground embeddings"))
+    write_report(Path(args.out), "reid-features", result, reid_markdown(result, "stage-I foreground embeddings"))
     return 0
 
 
@@ -133,7 +122,7 @@ def cmd_reid_train(args) -> int:
     save_reid(net, str(out / f"reid-{args.arch}.safetensors"), cfg)
     if args.data:
         result = {**evaluate_network(net, args.data, device), "trained_on": folder}
-        _write(out, "reid-network", result, reid_markdown(result, f"{args.arch} trained on {folder}"))
+        write_report(out, "reid-network", result, reid_markdown(result, f"{args.arch} trained on {folder}"))
     return 0
 
 
@@ -142,7 +131,7 @@ def cmd_reid_network(args) -> int:
 
     device = _device(args)
     result = evaluate_network(load_reid(args.weights, device), args.data, device)
-    _write(Path(args.out), "reid-network", result, reid_markdown(result, f"network {args.weights}"))
+    write_report(Path(args.out), "reid-network", result, reid_markdown(result, f"network {args.weights}"))
     return 0
 
 
@@ -161,7 +150,7 @@ def cmd_disentangle(args) -> int:
         poses = load_poses(args.real_poses, (gen.height, gen.width))
     recon = reconstruction_quality(gen, args.people, args.split, args.seed, poses=poses)
     result = evaluate_disentanglement(gen, args.pairs, args.split, args.seed, poses=poses)
-    _write(Path(args.out), "disentangle", {"reconstruction": recon, **result}, markdown_table(result, recon))
+    write_report(Path(args.out), "disentangle", {"reconstruction": recon, **result}, markdown_table(result, recon))
     return 0
 
 
@@ -244,8 +233,7 @@ def register(sub) -> None:
     p.add_argument("--out", default="eval/disentangle")
     p.set_defaults(func=cmd_disentangle)
 
-    if importlib.util.find_spec(SAMPLING_MODULE) is not None:
-        importlib.import_module(SAMPLING_MODULE).register(es)
+    sampling.register(es)
 
     p = sub.add_parser("bench", help="run bench/*.py and write their figures into the README's results table")
     p.add_argument("--only", nargs="+", default=None, metavar="NAME", help="run only these scripts (e.g. bench_quality)")

@@ -22,6 +22,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from dpg.argtypes import count, seed
+from dpg.eval.report import write_report
+
 MARKET_SIZE = (128, 64)  # the size the community annotation CSVs of Market-1501 are written at
 
 
@@ -107,7 +110,7 @@ def real_images(size: tuple[int, int], n: int, data: str | None, seed: int):
     from dpg.config import market
     from dpg.inference import to_uint8
     from dpg.keypoints import mask_radius
-    from train.data import stage1_dataset
+    from dpg.data.sources import stage1_dataset
 
     cfg = market()
     cfg = replace(cfg, model=replace(cfg.model, height=size[0], width=size[1], mask_radius=mask_radius(size[0])),
@@ -170,7 +173,6 @@ def cmd_sampling(args) -> int:
     import torch
 
     from dpg.errors import UserError
-    from dpg.eval.cli import _write
     from dpg.eval.metrics import frechet_distance_of
     from dpg.inference import resolve_device
 
@@ -229,13 +231,12 @@ def cmd_sampling(args) -> int:
     figure(columns, out / "sampling.png", args.figure_rows, fids)
     result = {"real": real_name, "n": args.samples, "seed": args.seed, "size": list(size), "models": rows,
               "fid_real_split": fid_real, "notes": notes, "figure": str(out / "sampling.png")}  # fmt: skip
-    _write(out, "sampling", result, markdown(result))
+    write_report(out, "sampling", result, markdown(result))
     return 0
 
 
 def register(es) -> None:
     """Add ``dpg eval sampling`` to the ``dpg eval`` subcommands (``es``)."""
-    from dpg.cli import count, seed
 
     p = es.add_parser("sampling", help="sample people from noise, FID against held-out real images (Fig. 7, Table 4)")
     p.add_argument("--model", action="append", default=[], metavar="NAME=PATH", required=True,

@@ -1,5 +1,7 @@
-"""Data sources of the trainers: procedural people by default, a Market-1501 or DeepFashion
-root with ``--data``, and pose sets for the pose auto-encoder and the pose mapping."""
+"""Data sources of the trainers and of the evaluation: procedural people by default, a
+Market-1501, DeepFashion or prepared (``dpg prepare``) root with ``--data``, and pose sets
+for the pose auto-encoder and the pose mapping. (In the library, not in ``train/``: the
+evaluation reads the same held-out people, and the library never imports its scripts.)"""
 
 from __future__ import annotations
 
