@@ -1,0 +1,101 @@
+"""Slider-event speed (issue 21): today's ``PersonGenerator.compose`` against
+``dpg.runtime.FastComposer`` at batch 1 (128x64), interleaved in one run, with the PNG the
+page gets; plus how far apart their pictures are on a few sampled people.
+
+    python bench/bench_speed.py [--checkpoint assets/dpg-demo.safetensors] [--threads 1 2] [--reps 40]
+
+Each repetition times every variant once, in a rotated order, so a busy machine slows them
+alike; the figures are medians and ratios to today's compose in the same run. Each thread
+count runs in a fresh process: NNPACK sizes its thread pool once, from
+``torch.get_num_threads()`` at its first convolution in a process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+from dpg.inference import PersonGenerator
+from dpg.runtime import FastComposer, nnpack_available
+
+
+def cpu_name() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        return "unknown CPU"
+
+
+def png(image: np.ndarray, level: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG", compress_level=level)
+    return buf.getvalue()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", default=os.environ.get("DPG_CHECKPOINT"))
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--reps", type=int, default=40)
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if not args.child:
+        print(f"machine: {cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__}; NNPACK {nnpack_available()}")
+        for threads in args.threads:
+            cmd = [sys.executable, __file__, "--child", "--threads", str(threads), "--reps", str(args.reps)]
+            subprocess.run(cmd + (["--checkpoint", args.checkpoint] if args.checkpoint else []), check=True)
+        return 0
+    torch.set_num_threads(args.threads[0])  # before the first NNPACK call (see the module doc)
+    gen = PersonGenerator.from_checkpoint(args.checkpoint, "cpu")
+    fast = FastComposer(gen)
+    people = [gen.sample(fg=[i], bg=[i], pose=[i]) for i in range(6)]
+    print(f"\nload average before: {' '.join(open('/proc/loadavg').read().split()[:3])}" if os.path.exists("/proc/loadavg") else "")
+
+    # exactness: uint8 pictures of today's composer against the fast one
+    worst, differ = 0, []
+    for f in people:
+        a, b = gen.compose(f), fast.compose(f)
+        d = np.abs(a.astype(int) - b.astype(int))
+        worst, differ = max(worst, int(d.max())), differ + [float(np.mean(d > 0))]
+    print(f"exactness on {len(people)} sampled people: max {worst} grey level(s), {100 * np.mean(differ):.4f}% of values differ")
+
+    variants = {
+        "compose (today)": lambda f: gen.compose(f),
+        "FastComposer.compose": lambda f: fast.compose(f),
+        "compose + PNG level 1 (today's slider picture)": lambda f: png(gen.compose(f)[0], 1),
+        "FastComposer + PNG level 1": lambda f: png(fast.compose(f)[0], 1),
+    }
+    names = list(variants)
+    for threads in args.threads:
+        for name in names:  # warm-up: oneDNN primitives, NNPACK's plan
+            variants[name](people[0])
+        times: dict[str, list[float]] = {name: [] for name in names}
+        for r in range(args.reps):
+            f = people[r % len(people)]
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                t = time.perf_counter()
+                variants[name](f)
+                times[name].append(time.perf_counter() - t)
+        print(f"\n{threads} torch thread(s), {args.reps} interleaved repetitions, batch 1, {gen.height}x{gen.width}")
+        base = {False: statistics.median(times[names[0]]), True: statistics.median(times[names[2]])}
+        for name in names:
+            m = statistics.median(times[name])
+            q = np.percentile(times[name], 90)
+            ref = base["PNG" in name]
+            print(f"FIGURE speed.{name}: {m * 1000:.1f} ms median (p90 {q * 1000:.1f}), x{m / ref:.2f} of today's")
+    print(f"load average after: {' '.join(open('/proc/loadavg').read().split()[:3])}" if os.path.exists("/proc/loadavg") else "")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
