@@ -13,7 +13,7 @@ two changes, both in how the numbers are computed, not in what is computed:
   same and the layer costs a quarter.
 
 Winograd rounds differently from a direct convolution, so the image is not bit-identical to
-``PersonGenerator.compose``: on the bundled model at most 1 grey level on about 0.005% of
+``PersonGenerator.compose``: on the bundled model at most 1 grey level on 0.001-0.005% of
 the values (float difference about 1e-5 in [-1, 1] units). ``TOLERANCE_LEVELS`` states it and
 tests hold it. Anything outside the fast path (no NNPACK in this torch build, a GPU, a
 batch above ``max_batch``, grad mode) runs the model's own eager decode, bit-identical.
@@ -98,12 +98,7 @@ class FastComposer:
         if self._nnpack is None:
             self._nnpack = nnpack_available()
         weight = self.model.stage1.decoder.out.weight
-        return (
-            self._nnpack
-            and n <= self.max_batch
-            and weight.device.type == "cpu"
-            and weight.dtype == torch.float32
-        )
+        return self._nnpack and n <= self.max_batch and weight.device.type == "cpu" and weight.dtype == torch.float32
 
     def decode(self, factors) -> torch.Tensor:
         """``Factors`` -> float images ``[N, 3, H, W]`` (linear; about [-1, 1])."""
