@@ -51,7 +51,7 @@ from dpg.app.views import (
 )
 from dpg.directions import directions_for
 from dpg.errors import UserError
-from dpg.keypoints import LIMB_COLOURS, BODY_PARTS, JOINTS, LIMBS
+from dpg.keypoints import BODY_PARTS, JOINTS, LIMB_COLOURS, LIMBS
 
 log = logging.getLogger("dpg.app")
 STATIC = Path(h.__file__).resolve().parent
@@ -124,20 +124,32 @@ def sample_tab(factors, named: dict) -> dict:
         with gr.Group():
             gr.Markdown(f"**{FACTOR_TITLES[f]}**", padding=True)
             with gr.Row():
-                ui["seeds"][f] = SeedBox(DEFAULT_SEEDS[f], label="Seed", precision=0, minimum=0, maximum=MAX_SEED, elem_id=f"{f}-seed", min_width=100)
+                ui["seeds"][f] = SeedBox(
+                    DEFAULT_SEEDS[f], label="Seed", precision=0, minimum=0, maximum=MAX_SEED, elem_id=f"{f}-seed", min_width=100
+                )
                 ui["dice"][f] = gr.Button("🎲 New seed", elem_id=f"{f}-dice", scale=0, min_width=120)
             with gr.Row():
                 ui["sliders"][f] = [
-                    NumberSlider(-SLIDER_RANGE, SLIDER_RANGE, 0.0, step=0.05, label=f"Direction {i + 1}", elem_id=f"{f}-slider-{i}", min_width=120)
+                    NumberSlider(
+                        -SLIDER_RANGE, SLIDER_RANGE, 0.0, step=0.05, label=f"Direction {i + 1}", elem_id=f"{f}-slider-{i}", min_width=120
+                    )
                     for i in range(SLIDERS)
-                ]  # fmt: skip
+                ]
             if named.get(f):
                 with gr.Row():
                     ui["named"][f] = [
-                        NumberSlider(-SLIDER_RANGE, SLIDER_RANGE, 0.0, step=0.05, label=d.name, elem_id=f"{f}-named-{i}", min_width=120,
-                                     info=f"from {d.source}" if d.source else None)
+                        NumberSlider(
+                            -SLIDER_RANGE,
+                            SLIDER_RANGE,
+                            0.0,
+                            step=0.05,
+                            label=d.name,
+                            elem_id=f"{f}-named-{i}",
+                            min_width=120,
+                            info=f"from {d.source}" if d.source else None,
+                        )
                         for i, d in enumerate(named[f])
-                    ]  # fmt: skip
+                    ]
     with gr.Row():
         ui["locks"] = gr.CheckboxGroup([FACTOR_LABELS[f] for f in factors], label="Lock (keep when sampling all)", elem_id="locks")
         ui["sample_all"] = gr.Button("🎲 Sample all", variant="primary", elem_id="sample-all", scale=0, min_width=160)
@@ -151,9 +163,15 @@ def photo_tab(factors, examples: list[str]) -> dict:
         with gr.Column():
             ui["photo"] = gr.File(label="Photo of one person", elem_id="photo")
             ui["examples"] = gr.Gallery(
-                examples, label="Or click an example", columns=4, height=130, allow_preview=False,
-                object_fit="cover", elem_id="examples", visible=bool(examples),
-            )  # fmt: skip
+                examples,
+                label="Or click an example",
+                columns=4,
+                height=130,
+                allow_preview=False,
+                object_fit="cover",
+                elem_id="examples",
+                visible=bool(examples),
+            )
         ui["found"] = gr.Image(label="Person found", format="png", interactive=False, elem_id="found")
     ui["use_photo"] = gr.Button("Back to the photo's person", elem_id="use-photo")
     with gr.Row():
@@ -176,10 +194,16 @@ def pose_tab() -> dict:
     ui = {}
     with gr.Row():
         ui["editor"] = gr.HTML(
-            None, html_template='<div class="dpg-pose"></div>', css_template=(STATIC / "pose_editor.css").read_text(),
-            js_on_load=(STATIC / "pose_editor.js").read_text(), apply_default_css=False, elem_id="pose-editor",
-            limbs=[list(b) for b in LIMBS], colours=[f"rgb{c}" for c in LIMB_COLOURS], joints=[joint_label(j) for j in range(18)],
-        )  # fmt: skip
+            None,
+            html_template='<div class="dpg-pose"></div>',
+            css_template=(STATIC / "pose_editor.css").read_text(),
+            js_on_load=(STATIC / "pose_editor.js").read_text(),
+            apply_default_css=False,
+            elem_id="pose-editor",
+            limbs=[list(b) for b in LIMBS],
+            colours=[f"rgb{c}" for c in LIMB_COLOURS],
+            joints=[joint_label(j) for j in range(18)],
+        )
         with gr.Column():
             ui["joints"] = gr.CheckboxGroup([joint_label(j) for j in range(len(JOINTS))], label="Joints shown", elem_id="joints")
             with gr.Row():
@@ -192,9 +216,11 @@ def interpolate_tab(factors) -> dict:
     """Between two seeds or the two photos, for the chosen factors: frames and a GIF."""
     ui = {}
     ui["mode"] = gr.Radio(
-        ["two seeds", "two photos"], value="two seeds", label="Between",
+        ["two seeds", "two photos"],
+        value="two seeds",
+        label="Between",
         info="Two photos: the photo and the second photo of the photo tab, inverted to noise (a few seconds)",
-    )  # fmt: skip
+    )
     with gr.Row():
         ui["seed_a"] = SeedBox(0, label="Seed A", precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed-a")
         ui["seed_b"] = SeedBox(1, label="Seed B", precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed-b")
@@ -234,7 +260,9 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=260, elem_id="picture-col"):
-                image = gr.Image(label="Person", format="png", interactive=False, height=DISPLAY_HEIGHT + 16, elem_id="person", buttons=["download"])
+                image = gr.Image(
+                    label="Person", format="png", interactive=False, height=DISPLAY_HEIGHT + 16, elem_id="person", buttons=["download"]
+                )
                 caption = gr.Markdown(elem_id="caption")
                 status = gr.Markdown(elem_id="status")
                 with gr.Row():
@@ -270,6 +298,7 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
         # -- Sample: a factor's seed box and sliders are one event, its dice another.
         wire(demo.load, lambda s: show(h.start(gen, s)), [state], view, api_name="start")
         for f in factors:
+
             def set_factor(s, seed, *amounts, f=f):
                 s = h.set_factor(gen, s, f, seed, amounts)
                 # The seed box shows the seed of the picture, whichever event ran last (a blur
@@ -288,10 +317,23 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
                 return [*show(s), s.seeds[f], *[0.0] * len(ui["named"].get(f, []))]  # named sliders back at 0
 
             changed = [seeds[f].submit, seeds[f].blur] + [sl.input for sl in sliders[f]]
-            wire(changed, set_factor, [state, seeds[f], *sliders[f]], [*view[:-1], seeds[f], *sliders[f], *ui["named"].get(f, []), status], api_name=f"set_{f}", trigger_mode="always_last")
+            wire(
+                changed,
+                set_factor,
+                [state, seeds[f], *sliders[f]],
+                [*view[:-1], seeds[f], *sliders[f], *ui["named"].get(f, []), status],
+                api_name=f"set_{f}",
+                trigger_mode="always_last",
+            )
             if f in ui["named"]:
-                wire([sl.input for sl in ui["named"][f]], set_named, [state, *ui["named"][f]], view, api_name=f"named_{f}",
-                     trigger_mode="always_last")  # fmt: skip
+                wire(
+                    [sl.input for sl in ui["named"][f]],
+                    set_named,
+                    [state, *ui["named"][f]],
+                    view,
+                    api_name=f"named_{f}",
+                    trigger_mode="always_last",
+                )
             wire(ui["dice"][f].click, roll, [state], [*view, seeds[f], *ui["named"].get(f, [])], api_name=f"roll_{f}")
 
         def sample_all(s, locked):
@@ -304,11 +346,27 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
 
         def full_resolution(s):
             picture = h.picture(gen, finder, materialize(gen, s), full=True)
-            return gr.update(value=write_png(picture), visible=True), f"The edit at {picture.shape[1]}x{picture.shape[0]} pixels: download it below the picture."
+            return gr.update(
+                value=write_png(picture), visible=True
+            ), f"The edit at {picture.shape[1]}x{picture.shape[0]} pixels: download it below the picture."
 
-        wire(full.click, full_resolution, [state], [full_file, status], api_name="full_resolution", concurrency_id="photo", show_progress="minimal")
+        wire(
+            full.click,
+            full_resolution,
+            [state],
+            [full_file, status],
+            api_name="full_resolution",
+            concurrency_id="photo",
+            show_progress="minimal",
+        )
 
-        wire(ui["sample_all"].click, sample_all, [state, ui["locks"]], [*view, *seeds.values(), *(sl for f in factors for sl in ui["named"].get(f, []))], api_name="sample_all")
+        wire(
+            ui["sample_all"].click,
+            sample_all,
+            [state, ui["locks"]],
+            [*view, *seeds.values(), *(sl for f in factors for sl in ui["named"].get(f, []))],
+            api_name="sample_all",
+        )
 
         # -- Edit a photo. Finding a person takes ~0.1 s (1 s the first time): a queue of its own.
         def load_photo(s, photo, file_value=gr.skip()):
@@ -342,7 +400,14 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
         # as many photo events at once as the finder has mediapipe graphs (one per core)
         slow = {"concurrency_id": "photo", "concurrency_limit": finder.workers, "show_progress": "minimal"}
         wire(ui["photo"].upload, load_photo, [state, ui["photo"]], [*view, ui["found"], ui["photo"]], api_name="load_photo", **slow)
-        wire(ui["other"].upload, load_other, [state, ui["other"]], [state, ui["other_found"], status, ui["other"]], api_name="load_other", **slow)
+        wire(
+            ui["other"].upload,
+            load_other,
+            [state, ui["other"]],
+            [state, ui["other_found"], status, ui["other"]],
+            api_name="load_other",
+            **slow,
+        )
         wire(ui["examples"].select, load_example, [state], [*view, ui["found"], ui["photo"]], api_visibility="undocumented", **slow)
         wire(ui["use_photo"].click, lambda s: show(h.use_photo(gen, s)), [state], view, api_name="use_photo")
         wire(ui["take"].click, lambda s, factors: show(h.take_from_other(gen, s, factors)), [state, ui["take_what"]], view, api_name="take")
@@ -354,15 +419,27 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
             return show(s, h.pose_note(s.keypoints))  # a pose the model cannot follow says so
 
         wire(ui["editor"].drag, move_joints, [state, ui["editor"]], view, api_name="move_joints", trigger_mode="always_last")
-        wire(ui["joints"].input, lambda s, joints: show(h.set_visible_joints(gen, s, joints)), [state, ui["joints"]], view, api_name="set_joints", trigger_mode="always_last")
+        wire(
+            ui["joints"].input,
+            lambda s, joints: show(h.set_visible_joints(gen, s, joints)),
+            [state, ui["joints"]],
+            view,
+            api_name="set_joints",
+            trigger_mode="always_last",
+        )
         wire(ui["reset"].click, lambda s: show(h.reset_pose(gen, s)), [state], view, api_name="reset_pose")
 
         def random_pose(s):
             s = h.random_pose(gen, s)
             return [*show(s), s.seeds["pose"], *[0.0] * (SLIDERS + len(ui["named"].get("pose", [])))]
 
-        wire(ui["random_pose"].click, random_pose, [state], [*view, seeds["pose"], *sliders["pose"], *ui["named"].get("pose", [])],
-             api_name="random_pose")  # fmt: skip
+        wire(
+            ui["random_pose"].click,
+            random_pose,
+            [state],
+            [*view, seeds["pose"], *sliders["pose"], *ui["named"].get("pose", [])],
+            api_name="random_pose",
+        )
 
         # -- Interpolate. Inverting two photos takes seconds: a queue of its own.
         def interpolate(s, between, seed_a, seed_b, factors, steps, method):
@@ -374,8 +451,16 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
             return [s, list(out), write_gif(out, k), message]
 
         inputs = [state, ui["mode"], ui["seed_a"], ui["seed_b"], ui["chosen"], ui["steps"], ui["method"]]
-        wire(ui["go"].click, interpolate, inputs, [state, ui["frames"], ui["gif"], status], api_name="interpolate",
-             concurrency_id="interpolate", concurrency_limit=1, show_progress="full")  # fmt: skip
+        wire(
+            ui["go"].click,
+            interpolate,
+            inputs,
+            [state, ui["frames"], ui["gif"], status],
+            api_name="interpolate",
+            concurrency_id="interpolate",
+            concurrency_limit=1,
+            show_progress="full",
+        )
     return demo
 
 
@@ -426,13 +511,24 @@ def launch_options(max_file_size: str = MAX_UPLOAD) -> dict:
     CSS, no server-side rendering (no Node process), no tracebacks in the page, and no run
     history (it would keep every slider event, pictures included, in the browser)."""
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
-    return {"max_file_size": max_file_size, "theme": theme, "css": CSS, "head": HEAD, "ssr_mode": False, "show_error": False,
-            "run_history": False}  # fmt: skip
+    return {
+        "max_file_size": max_file_size,
+        "theme": theme,
+        "css": CSS,
+        "head": HEAD,
+        "ssr_mode": False,
+        "show_error": False,
+        "run_history": False,
+    }
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", default=None, help="weights: a .safetensors path, a Hub repo id, or a bundled model by name: real (the default) or procedural")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="weights: a .safetensors path, a Hub repo id, or a bundled model by name: real (the default) or procedural",
+    )
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
     p.add_argument("--host", default=None, help="address to serve on (default: 127.0.0.1, or $GRADIO_SERVER_NAME)")
     p.add_argument("--port", type=int, default=None, help="port (default: 7860, or $GRADIO_SERVER_PORT)")

@@ -119,7 +119,12 @@ def main() -> None:
             ("set_pose", lambda i: c.predict(5, 0, 0, (i % 7) / 3 - 1, api_name="/set_pose")),
             ("roll_fg", lambda i: c.predict(api_name="/roll_fg")),
             ("sample_all", lambda i: c.predict([], api_name="/sample_all")),
-            ("move_joints", lambda i: c.predict({"keypoints": [[r[0] + (i % 3 if k == j else 0), r[1], r[2]] for k, r in enumerate(kp)]}, api_name="/move_joints")),
+            (
+                "move_joints",
+                lambda i: c.predict(
+                    {"keypoints": [[r[0] + (i % 3 if k == j else 0), r[1], r[2]] for k, r in enumerate(kp)]}, api_name="/move_joints"
+                ),
+            ),
             ("reset_pose", lambda i: c.predict(api_name="/reset_pose")),
             ("random_pose", lambda i: c.predict(api_name="/random_pose")),
             ("load_photo", lambda i: c.predict(photo, api_name="/load_photo")),
@@ -127,7 +132,7 @@ def main() -> None:
             ("take", lambda i: c.predict(["background"], api_name="/take")),
             ("swap_parts", lambda i: c.predict(["upper body"], api_name="/swap_parts")),
             ("interpolate", lambda i: c.predict("two seeds", 0, 1, ["pose"], 8, "slerp", api_name="/interpolate")),
-        ]  # fmt: skip
+        ]
         load0 = os.getloadavg()[0]
         per_event: dict[str, list[float]] = {}
         print("1. one visitor: server time per event, ms (Gradio pre/postprocessing included)")
@@ -196,11 +201,21 @@ def main() -> None:
         size = f"{editor['height']}x{editor['width']}"
         busy = f"load average {load0:.1f}-{load1:.1f} on {os.cpu_count()} cores"
         print()
-        print(f"FIGURE app.slider_server_ms: {statistics.median(sliders):.1f}  (median server time of a slider event, one visitor, {size}; p90 {pct(sliders, 0.9):.1f}; budget 100; {busy})")
-        print(f"FIGURE app.load_photo_server_ms: {statistics.median(per_event['load_photo']):.0f}  (find, crop and encode the person in a 384-pixel photo)")
-        print(f"FIGURE app.interpolate_server_ms: {statistics.median(per_event['interpolate']):.0f}  (8 frames and a GIF; two photos, inverted once: {inverse[0] / 1000:.1f} s)")
-        print(f"FIGURE app.clients{args.clients}_upload_ms: {statistics.median(uploads):.0f}  (median latency of a photo upload, {args.clients} visitors uploading at once; p90 {pct(uploads, 0.9):.0f})")
-        print(f"FIGURE app.clients{args.clients}_latency_ms: {statistics.median(latencies):.0f}  (median request-to-picture latency, {args.clients} visitors moving sliders at once; p90 {pct(latencies, 0.9):.0f}; {len(latencies) / wall:.1f} events/s)")
+        print(
+            f"FIGURE app.slider_server_ms: {statistics.median(sliders):.1f}  (median server time of a slider event, one visitor, {size}; p90 {pct(sliders, 0.9):.1f}; budget 100; {busy})"
+        )
+        print(
+            f"FIGURE app.load_photo_server_ms: {statistics.median(per_event['load_photo']):.0f}  (find, crop and encode the person in a 384-pixel photo)"
+        )
+        print(
+            f"FIGURE app.interpolate_server_ms: {statistics.median(per_event['interpolate']):.0f}  (8 frames and a GIF; two photos, inverted once: {inverse[0] / 1000:.1f} s)"
+        )
+        print(
+            f"FIGURE app.clients{args.clients}_upload_ms: {statistics.median(uploads):.0f}  (median latency of a photo upload, {args.clients} visitors uploading at once; p90 {pct(uploads, 0.9):.0f})"
+        )
+        print(
+            f"FIGURE app.clients{args.clients}_latency_ms: {statistics.median(latencies):.0f}  (median request-to-picture latency, {args.clients} visitors moving sliders at once; p90 {pct(latencies, 0.9):.0f}; {len(latencies) / wall:.1f} events/s)"
+        )
     finally:
         stop.set()
         server.join(30)

@@ -111,8 +111,11 @@ def main() -> int:
             k = move_pose(gen, kps, [d], [amount])
             fac = Factors(real.fg, real.bg, torch.from_numpy(k))
         else:
-            fac = Factors(apply(real.fg, d, amount) if d.factor == "fg" else real.fg,
-                          apply(real.bg, d, amount) if d.factor == "bg" else real.bg, real.keypoints)  # fmt: skip
+            fac = Factors(
+                apply(real.fg, d, amount) if d.factor == "fg" else real.fg,
+                apply(real.bg, d, amount) if d.factor == "bg" else real.bg,
+                real.keypoints,
+            )
         out, enc = run(fac)
         return fac.keypoints.cpu().numpy(), out, enc
 
@@ -134,10 +137,14 @@ def main() -> int:
             return float("nan")
         return float(np.mean([abs(probes[a].prob(plus.fg.numpy()).mean() - probes[a].prob(minus.fg.numpy()).mean()) for a in keys]))
 
-    print(f"# {len(images)} test people; embedding spread fg {spread['fg']:.2f}, bg {spread['bg']:.2f} "
-          f"({time.time() - t0:.0f} s)\n", flush=True)  # fmt: skip
-    head = (f"{'factor':6s} {'direction':20s} {'named +2':>9s} {'-2':>7s} {'rand +2':>8s} {'-2':>7s} | "
-            f"{'d fg':>5s} {'d bg':>5s} {'rand d fg':>9s} {'d bg':>5s} | {'other attrs':>11s}")  # fmt: skip
+    print(
+        f"# {len(images)} test people; embedding spread fg {spread['fg']:.2f}, bg {spread['bg']:.2f} ({time.time() - t0:.0f} s)\n",
+        flush=True,
+    )
+    head = (
+        f"{'factor':6s} {'direction':20s} {'named +2':>9s} {'-2':>7s} {'rand +2':>8s} {'-2':>7s} | "
+        f"{'d fg':>5s} {'d bg':>5s} {'rand d fg':>9s} {'d bg':>5s} | {'other attrs':>11s}"
+    )
     print(head + "\n" + "-" * len(head))
     for d in dirs:
         r = random_like(d)
@@ -145,11 +152,16 @@ def main() -> int:
         vals = [named(d, *res[who, a]) for who in ("named", "random") for a in (AMOUNT, -AMOUNT)]
         plus, rplus = res["named", AMOUNT][2], res["random", AMOUNT][2]
         dfg, dbg, rfg, rbg = change(plus, "fg"), change(plus, "bg"), change(rplus, "fg"), change(rplus, "bg")
-        print(f"{d.factor:6s} {d.name:20s} {vals[0]:9.3f} {vals[1]:7.3f} {vals[2]:8.3f} {vals[3]:7.3f} | "
-              f"{dfg:5.2f} {dbg:5.2f} {rfg:9.2f} {rbg:5.2f} | "
-              f"{others(d, plus, res['named', -AMOUNT][2]):11.3f}", flush=True)  # fmt: skip
-    print(f"\n# named: fg = mean probe probability of the attribute, bg = the background measure (0-255 scale), pose = the "
-          f"keypoint measure (fraction of height); d fg / d bg at +{AMOUNT:g}, in units of the test spread")
+        print(
+            f"{d.factor:6s} {d.name:20s} {vals[0]:9.3f} {vals[1]:7.3f} {vals[2]:8.3f} {vals[3]:7.3f} | "
+            f"{dfg:5.2f} {dbg:5.2f} {rfg:9.2f} {rbg:5.2f} | "
+            f"{others(d, plus, res['named', -AMOUNT][2]):11.3f}",
+            flush=True,
+        )
+    print(
+        f"\n# named: fg = mean probe probability of the attribute, bg = the background measure (0-255 scale), pose = the "
+        f"keypoint measure (fraction of height); d fg / d bg at +{AMOUNT:g}, in units of the test spread"
+    )
     print(f"# total {time.time() - t0:.0f} s")
     return 0
 

@@ -87,29 +87,26 @@ def summarise(r: dict) -> dict:
         "mean_px_face": float(np.nanmean(d[:, 14:])),
         "missed_of_found": int(r["missed"][found].sum()),
         "extra_of_found": int(r["extra"][found].sum()),
-        "per_joint_mean_px": {
-            j: float(np.nanmean(d[:, k])) if np.isfinite(d[:, k]).any() else None for k, j in enumerate(JOINTS)
-        },
+        "per_joint_mean_px": {j: float(np.nanmean(d[:, k])) if np.isfinite(d[:, k]).any() else None for k, j in enumerate(JOINTS)},
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data", default=DEFAULT_DATA, help="folder with bounding_box_train/ and market-annotation-train.csv"
-    )
+    parser.add_argument("--data", default=DEFAULT_DATA, help="folder with bounding_box_train/ and market-annotation-train.csv")
     parser.add_argument("--json", help="also write the summary here")
-    parser.add_argument("--peta", default=os.path.join(os.path.dirname(DEFAULT_DATA), "real", "peta"),
-                        help="PETA's subsets: the found rate per subset (default ../shared/data/real/peta)")
+    parser.add_argument(
+        "--peta",
+        default=os.path.join(os.path.dirname(DEFAULT_DATA), "real", "peta"),
+        help="PETA's subsets: the found rate per subset (default ../shared/data/real/peta)",
+    )
     parser.add_argument("--per-subset", type=int, default=100, help="photos sampled per PETA subset (default 100)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     image_dir = os.path.join(args.data, "bounding_box_train")
     csv_path = os.path.join(args.data, "market-annotation-train.csv")
     if not (os.path.isdir(image_dir) and os.path.isfile(csv_path)):
-        print(
-            f"no Market data at {args.data} (need bounding_box_train/ and market-annotation-train.csv)", file=sys.stderr
-        )
+        print(f"no Market data at {args.data} (need bounding_box_train/ and market-annotation-train.csv)", file=sys.stderr)
         return 2
     start = time.perf_counter()
     with PoseDetector() as detector:
@@ -118,8 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     s["seconds"] = round(time.perf_counter() - start, 1)
     print(f"person found in {s['found']} of {s['images']} crops ({s['seconds']} s)")
     print(f"FIGURE keypoints.found: {s['found']} of {s['images']} real Market-1501 crops")
-    print(f"FIGURE keypoints.mean_error_px: {s['mean_px']:.2f}  (median {s['median_px']:.2f}, "
-          f"{100 * s['within_5px']:.0f}% within 5 px, 64x128 crops)")
+    print(
+        f"FIGURE keypoints.mean_error_px: {s['mean_px']:.2f}  (median {s['median_px']:.2f}, "
+        f"{100 * s['within_5px']:.0f}% within 5 px, 64x128 crops)"
+    )
     print(
         f"{s['joints_compared']} joints present in both: mean {s['mean_px']:.2f} px, median {s['median_px']:.2f} px, "
         f"{100 * s['within_5px']:.0f}% within 5 px (crops are 64x128)"

@@ -82,8 +82,10 @@ def speed(gen: PersonGenerator, repeats: int) -> None:
     upload = (time.perf_counter() - t) * 1000
     b = gen.find_person(b_photo)
     fa, fb = (gen.encode(p.crop[None], p.keypoints[None]) for p in (a, b))
-    print(f"photo {a_photo.shape[1]}x{a_photo.shape[0]}, person's box {a.box_size[1]}x{a.box_size[0]}; "
-          f"{cpu_name()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}")  # fmt: skip
+    print(
+        f"photo {a_photo.shape[1]}x{a_photo.shape[0]}, person's box {a.box_size[1]}x{a.box_size[0]}; "
+        f"{cpu_name()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+    )
     print(f"finding the person (the upload, first call: graphs built): {upload:.0f} ms")
     rows = []
     model_ms, _ = timed(lambda: gen.compose(gen.swap(fa, fb, ("bg",))), repeats)
@@ -108,8 +110,7 @@ def speed(gen: PersonGenerator, repeats: int) -> None:
     for name, ms, size in rows:
         print(f"{name:52s} {ms:7.0f}  {size}")
     worst = max(ms for name, ms, _ in rows[1:])
-    print(f"slowest edit: {worst:.0f} ms ({'under' if worst < 1000 else 'OVER'} the 1 s bar); "
-          f"model output alone {model_ms:.1f} ms")  # fmt: skip
+    print(f"slowest edit: {worst:.0f} ms ({'under' if worst < 1000 else 'OVER'} the 1 s bar); model output alone {model_ms:.1f} ms")
 
 
 def fit(image: np.ndarray, height: int) -> np.ndarray:
@@ -137,15 +138,19 @@ def pictures(gen: PersonGenerator) -> None:
     for a, b, c in (("1001", "1016", "1020"), ("1004", "1020", "1016")):
         pa, fa, fb = people[a], fac[a], fac[b]
         sampled = gen.sample(fg=[0], bg=[7], pose=[0])
-        rows.append(row([
-            pa.photo,
-            people[b].photo,
-            gen.on_photo(pa, gen.swap(fa, fb, ("bg",)), {"bg"}, background=people[b]),
-            gen.on_photo(pa, Factors(fa.fg, sampled.bg, fa.keypoints), {"bg"}),
-            gen.on_photo(pa, gen.swap(fa, fb, ("fg",)), {"fg"}),
-            gen.on_photo(pa, gen.swap_parts(fa, fb, ("upper_body",)), {"fg"}),
-            gen.on_photo(pa, gen.swap(fa, fac[c], ("pose",)), {"pose"}),
-        ]))  # fmt: skip
+        rows.append(
+            row(
+                [
+                    pa.photo,
+                    people[b].photo,
+                    gen.on_photo(pa, gen.swap(fa, fb, ("bg",)), {"bg"}, background=people[b]),
+                    gen.on_photo(pa, Factors(fa.fg, sampled.bg, fa.keypoints), {"bg"}),
+                    gen.on_photo(pa, gen.swap(fa, fb, ("fg",)), {"fg"}),
+                    gen.on_photo(pa, gen.swap_parts(fa, fb, ("upper_body",)), {"fg"}),
+                    gen.on_photo(pa, gen.swap(fa, fac[c], ("pose",)), {"pose"}),
+                ]
+            )
+        )
     Image.fromarray(grid(rows)).save(DOCS / "photo-edits.png")
     # the fill methods, on each photo's box with its person removed
     rows = []
@@ -156,13 +161,18 @@ def pictures(gen: PersonGenerator) -> None:
         small = (hole * 255).astype(np.uint8)
         shiftmap = np.zeros_like(p.region)
         cv2.xphoto.inpaint(p.region, 255 - small, shiftmap, cv2.xphoto.INPAINT_SHIFTMAP)
-        rows.append(row([
-            p.region,
-            p.empty(empty),
-            cv2.inpaint(p.region, small, 5, cv2.INPAINT_TELEA),
-            cv2.inpaint(p.region, small, 5, cv2.INPAINT_NS),
-            shiftmap,
-        ], height=256))  # fmt: skip
+        rows.append(
+            row(
+                [
+                    p.region,
+                    p.empty(empty),
+                    cv2.inpaint(p.region, small, 5, cv2.INPAINT_TELEA),
+                    cv2.inpaint(p.region, small, 5, cv2.INPAINT_NS),
+                    shiftmap,
+                ],
+                height=256,
+            )
+        )
     Image.fromarray(grid(rows)).save(DOCS / "photo-fill.png")
     print("wrote docs/photo-edits.png and docs/photo-fill.png")
 

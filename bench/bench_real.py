@@ -67,7 +67,9 @@ def main() -> int:
     p.add_argument("--models", nargs="+", default=DEFAULT_MODELS, metavar="NAME=PATH")
     p.add_argument("--n", type=int, default=300, help="held-out people for reconstruction and swaps")
     p.add_argument("--pairs", type=int, default=200, help="same-identity test pairs for pose transfer")
-    p.add_argument("--kid-n", type=int, default=150, help="images per KID set (0 skips KID; the offline Inception takes ~0.3 s an image on 2 cores)")
+    p.add_argument(
+        "--kid-n", type=int, default=150, help="images per KID set (0 skips KID; the offline Inception takes ~0.3 s an image on 2 cores)"
+    )
     p.add_argument("--probe-train", type=int, default=2000, help="training crops for the attribute probes")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
@@ -127,15 +129,23 @@ def main() -> int:
         if len(pairs):
             out = batched(lambda a, k_a, k_b: gen.compose(gen.with_pose(gen.encode(a, k_a), k_b)), pa, ka, kb)
             t_ssim = np.mean([M.ssim_gray(o, b) for o, b in zip(out, pb)])
-            t_mask = np.mean([M.ssim_color(M.apply_mask(o, m), M.apply_mask(b, m))
-                              for o, b, m in ((o, b, M.target_mask(k, h, w)) for o, b, k in zip(out, pb, kb))])  # fmt: skip
+            t_mask = np.mean(
+                [
+                    M.ssim_color(M.apply_mask(o, m), M.apply_mask(b, m))
+                    for o, b, m in ((o, b, M.target_mask(k, h, w)) for o, b, k in zip(out, pb, kb))
+                ]
+            )
             print(f"FIGURE real.{label}.transfer_ssim: {t_ssim:.3f}")
             print(f"FIGURE real.{label}.transfer_mask_ssim: {t_mask:.3f}")
         print(f"# {label}: transfer {time.time() - t:.0f} s", flush=True)
-        swapped = batched(lambda a, k_a, b, k_b: gen.compose(gen.swap(gen.encode(a, k_a), gen.encode(b, k_b), ("bg",))),
-                          images, kps, images[donors], kps[donors])  # fmt: skip
-        d = np.array([R.background_swap(o, x, y, m, n) for o, x, y, m, n in
-                      zip(swapped, images, images[donors], masks, masks[donors])])  # fmt: skip
+        swapped = batched(
+            lambda a, k_a, b, k_b: gen.compose(gen.swap(gen.encode(a, k_a), gen.encode(b, k_b), ("bg",))),
+            images,
+            kps,
+            images[donors],
+            kps[donors],
+        )
+        d = np.array([R.background_swap(o, x, y, m, n) for o, x, y, m, n in zip(swapped, images, images[donors], masks, masks[donors])])
         d = d[np.isfinite(d).all(1)]
         toward = float((d[:, 1] < d[:, 0]).mean())
         moved = float(np.mean((d[:, 0] - d[:, 1]) / np.maximum(d[:, 0], 1e-6)))
@@ -147,8 +157,7 @@ def main() -> int:
             print(f"FIGURE real.{label}.kid_recon: {1000 * k[0]:.2f}  (x1000, +- {1000 * k[1]:.2f})")
             if "stage2" in gen.stages:
                 seeds = list(range(10_000, 10_000 + args.kid_n))
-                samples = batched(lambda s: gen.compose(gen.sample(fg=list(s), bg=list(s + 1), pose=list(s + 2))),
-                                  np.array(seeds))  # fmt: skip
+                samples = batched(lambda s: gen.compose(gen.sample(fg=list(s), bg=list(s + 1), pose=list(s + 2))), np.array(seeds))
                 k = R.kid(features(samples), real_feats, subset_size=min(100, len(real_feats)))
                 print(f"FIGURE real.{label}.kid_sample: {1000 * k[0]:.2f}  (x1000, +- {1000 * k[1]:.2f})")
         print(f"# {label}: KID {time.time() - t:.0f} s", flush=True)
@@ -162,8 +171,10 @@ def main() -> int:
                 for f, (xtr, xte) in {"fg": (fg_tr, fg_te), "bg": (bg_tr, bg_te)}.items():
                     res[f].append(R.probe(xtr[a], y_tr[a, j] > 0, xte[b], y_te[b, j] > 0))
             for f in ("fg", "bg"):
-                print(f"FIGURE real.{label}.probe_{f}: {np.nanmean(res[f]):.3f}  (balanced accuracy, mean of "
-                      f"{np.isfinite(res[f]).sum()} PETA clothing attributes)")
+                print(
+                    f"FIGURE real.{label}.probe_{f}: {np.nanmean(res[f]):.3f}  (balanced accuracy, mean of "
+                    f"{np.isfinite(res[f]).sum()} PETA clothing attributes)"
+                )
         print(f"# {label}: {time.time() - t:.0f} s", flush=True)
     print(f"# total {time.time() - t0:.0f} s")
     return 0

@@ -82,12 +82,19 @@ def main() -> int:
         candidates["autoencoded"] = decode_poses(gen, s["real"])
         candidates["real (held-out)"] = held
         plaus = pose_plausibility(fit, candidates)
-        keys = {"sampled": "sampled", "noise": "noise", "untrained": "untrained", "autoencoded": "autoencoded_real",
-                "real (held-out)": "real_heldout"}  # fmt: skip
+        keys = {
+            "sampled": "sampled",
+            "noise": "noise",
+            "untrained": "untrained",
+            "autoencoded": "autoencoded_real",
+            "real (held-out)": "real_heldout",
+        }
         for name, key in keys.items():
             r = plaus[name]
-            print(f"FIGURE stage2.pose.plausible_{key}: {r['plausible']:.1%}  (lengths {r['lengths']:.1%}, angles "
-                  f"{r['angles']:.1%}, visibility {r['visibility']:.1%})")
+            print(
+                f"FIGURE stage2.pose.plausible_{key}: {r['plausible']:.1%}  (lengths {r['lengths']:.1%}, angles "
+                f"{r['angles']:.1%}, visibility {r['visibility']:.1%})"
+            )
         out["pose_plausibility"] = plaus
     if args.json:
         with open(args.json, "w") as f:

@@ -43,8 +43,7 @@ def main() -> None:
         count = args.count if h * w <= 128 * 64 else max(1, args.count // 8)
         for name, step in (("render", ds.render), ("dataset item", ds.__getitem__)):
             wall, cpu = _measure(step, count)
-            print(f"{h}x{w} {style:6s} {name:12s}: {cpu:7.0f} images/s (CPU time), "
-                  f"{wall:7.0f} images/s (wall clock), {count} images")
+            print(f"{h}x{w} {style:6s} {name:12s}: {cpu:7.0f} images/s (CPU time), {wall:7.0f} images/s (wall clock), {count} images")
             tag = name.replace(" ", "_")
             print(f"FIGURE synthetic.{h}x{w}.{tag}_per_s: {cpu:.0f}  (one core, CPU time; bar 500 at 128x64)")
 

@@ -107,8 +107,10 @@ def main() -> int:
     print(f"FIGURE train.matmul_peak_gflops: {peak / 1e9:.1f}  ({device}, {precision}, {torch.get_num_threads()} threads)")
     bf16_peak, _ = matmul_peak(device, dtype=torch.bfloat16)
     print(f"FIGURE train.matmul_peak_bf16_gflops: {bf16_peak / 1e9:.1f}  ({device}, bf16)")
-    print(f"# bf16 autocast on this {device.type}: the trainers' probe says "
-          f"{'use it' if device.type == 'cuda' or cpu_bf16_pays() else 'stay in fp32'}")
+    print(
+        f"# bf16 autocast on this {device.type}: the trainers' probe says "
+        f"{'use it' if device.type == 'cuda' or cpu_bf16_pays() else 'stay in fp32'}"
+    )
     for name, cfg, steps in (("cpu", cpu(), args.cpu_steps), ("market", market(), args.market_steps)):
         bs = cfg.stage1.batch_size
         variants = [("fp32", False, False), ("fp32_channels_last", False, True)]
@@ -124,10 +126,14 @@ def main() -> int:
             achieved = sps * flops
             top = bf16_peak if bf16 else peak
             base = base or sps
-            print(f"FIGURE train.{name}.{label}.steps_per_s: {sps:.3f}  (batch {bs}, {flops / 1e9:.1f} GFLOP per step, "
-                  f"x{sps / base:.2f} of fp32)")
-            print(f"FIGURE train.{name}.{label}.fraction_of_peak: {achieved / top:.3f}  ({achieved / 1e9:.1f} GFLOP/s achieved, "
-                  f"of the {'bf16' if bf16 else precision} peak)")
+            print(
+                f"FIGURE train.{name}.{label}.steps_per_s: {sps:.3f}  (batch {bs}, {flops / 1e9:.1f} GFLOP per step, "
+                f"x{sps / base:.2f} of fp32)"
+            )
+            print(
+                f"FIGURE train.{name}.{label}.fraction_of_peak: {achieved / top:.3f}  ({achieved / 1e9:.1f} GFLOP/s achieved, "
+                f"of the {'bf16' if bf16 else precision} peak)"
+            )
     return 0
 
 

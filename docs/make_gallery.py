@@ -53,9 +53,15 @@ def main() -> int:
         stack([f"{tmp}/{n}/sample-strip.png" for n in ("fg", "bg", "pose", "all")], f"{HERE}/gallery-sample.png")
         reconstructions([a, b, c, d], f"{HERE}/gallery-recon.png")
         strips = []
-        for i, (x, y, extra) in enumerate(((a, b, ["--factors", "fg"]), (a, b, ["--factors", "bg"]),
-                                           (a, b, ["--factors", "pose"]), (c, d, ["--factors", "fg"]),
-                                           (c, d, ["--parts", "upper_body"]))):  # fmt: skip
+        for i, (x, y, extra) in enumerate(
+            (
+                (a, b, ["--factors", "fg"]),
+                (a, b, ["--factors", "bg"]),
+                (a, b, ["--factors", "pose"]),
+                (c, d, ["--factors", "fg"]),
+                (c, d, ["--parts", "upper_body"]),
+            )
+        ):
             run("swap", x, y, "--out", f"{tmp}/swap{i}", *extra)
             strips.append(f"{tmp}/swap{i}/swap-strip.png")
         stack(strips, f"{HERE}/gallery-swap.png")

@@ -44,8 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dpg {args.command}: error: {err}", file=sys.stderr)
         return 1
     except OSError as err:  # an output folder that is a file, a path with no permission, a full disk
-        print(f"dpg {args.command}: error: {path_problem(err)}: check the paths given "
-              "(an output path must be a folder or file that can be created and written)", file=sys.stderr)
+        print(
+            f"dpg {args.command}: error: {path_problem(err)}: check the paths given "
+            "(an output path must be a folder or file that can be created and written)",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print(f"dpg {args.command}: interrupted", file=sys.stderr)

@@ -181,17 +181,26 @@ def tiny() -> Config:
     return Config(
         name="tiny",
         model=ModelConfig(
-            height=32, width=16, channels=8, encoder_blocks=2, decoder_blocks=2, roi_size=8,
-            part_dim=4, bg_dim=8, bottleneck_dim=8, mask_radius=2, pose_map_radius=1.5, disc_channels=8,
+            height=32,
+            width=16,
+            channels=8,
+            encoder_blocks=2,
+            decoder_blocks=2,
+            roi_size=8,
+            part_dim=4,
+            bg_dim=8,
+            bottleneck_dim=8,
+            mask_radius=2,
+            pose_map_radius=1.5,
+            disc_channels=8,
         ),
         pose_ae=PoseAEConfig(hidden=32, blocks=2, code_dim=8),
         mapping=MappingConfig(fg_hidden=32, bg_hidden=16, pose_hidden=32, blocks=2, critic_hidden=32),
         stage1=Stage1Train(batch_size=4, steps=20, lr=1e-3),
         pose_ae_train=PoseAETrain(batch_size=16, steps=20, lr=1e-3),
         stage2=Stage2Train(batch_size=16, steps=20, lr=1e-3, critic_iters=2, embedding_samples=64),
-        run=RunConfig(log_every=5, sample_every=10, checkpoint_every=10, keep_checkpoints=2, workers=0, amp=False,
-                      channels_last=False),
-    )  # fmt: skip
+        run=RunConfig(log_every=5, sample_every=10, checkpoint_every=10, keep_checkpoints=2, workers=0, amp=False, channels_last=False),
+    )
 
 
 PRESETS = {"market": market, "deepfashion": deepfashion, "cpu": cpu, "tiny": tiny}
@@ -242,13 +251,46 @@ def override(cfg, assignments: list[str]):
 # baselines' configs too): a typed value can still mean nothing (a batch of 0, a flip
 # probability of 2), and such a run would fail late or, worse, silently do nothing.
 AT_LEAST_ONE = {
-    "batch_size", "steps", "blocks", "encoder_blocks", "decoder_blocks", "channels", "hidden", "fg_hidden", "bg_hidden",
-    "pose_hidden", "critic_hidden", "critic_layers", "code_dim", "part_dim", "roi_size", "critic_iters", "height",
-    "width", "disc_channels", "bottleneck_dim", "latent_dim", "mask_radius", "embedding_samples", "keep_checkpoints",
-    "log_every", "sample_every", "checkpoint_every",
-}  # fmt: skip
-AT_LEAST_ZERO = {"bg_dim", "workers", "lr_halve_every", "adv_start", "seed", "max_minutes", "l1_weight", "adv_weight",
-                 "gp_lambda", "kl_weight"}  # fmt: skip
+    "batch_size",
+    "steps",
+    "blocks",
+    "encoder_blocks",
+    "decoder_blocks",
+    "channels",
+    "hidden",
+    "fg_hidden",
+    "bg_hidden",
+    "pose_hidden",
+    "critic_hidden",
+    "critic_layers",
+    "code_dim",
+    "part_dim",
+    "roi_size",
+    "critic_iters",
+    "height",
+    "width",
+    "disc_channels",
+    "bottleneck_dim",
+    "latent_dim",
+    "mask_radius",
+    "embedding_samples",
+    "keep_checkpoints",
+    "log_every",
+    "sample_every",
+    "checkpoint_every",
+}
+AT_LEAST_ZERO = {
+    "bg_dim",
+    "workers",
+    "lr_halve_every",
+    "adv_start",
+    "seed",
+    "max_minutes",
+    "l1_weight",
+    "adv_weight",
+    "gp_lambda",
+    "kl_weight",
+}
 ABOVE_ZERO = {"lr", "noise_std", "clip", "pose_map_radius"}
 CHOICES = {"foreground": ("body_roi7", "whole_body"), "pose_map_mode": ("disk", "gaussian"), "objective": ("wgan", "wgan-gp")}
 

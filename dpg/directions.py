@@ -92,8 +92,11 @@ def find_direction(x, labels, groups=None) -> tuple[torch.Tensor, float]:
             d += weight * (x[one].mean(0) - x[zero].mean(0))  # [K]
             total += weight
     if not total:
-        raise ValueError(f"both classes are needed ({int((y == 1).sum())} rows of class 1, {int((y == 0).sum())} of class 0"
-                         + (", in one group" if groups is not None else "") + ")")
+        raise ValueError(
+            f"both classes are needed ({int((y == 1).sum())} rows of class 1, {int((y == 0).sum())} of class 0"
+            + (", in one group" if groups is not None else "")
+            + ")"
+        )
     norm = d.norm()
     if not norm > 0:
         raise ValueError("the two classes have the same mean: no direction between them")
@@ -240,12 +243,16 @@ def load_directions(path: str | os.PathLike, expect_checkpoint: str | None = Non
         raise UserError(f"{path} is not a file of slider directions (format {meta.get('format', 'missing')}); {redo}")
     found = meta.get("checkpoint", "")
     if expect_checkpoint is not None and found != expect_checkpoint:
-        raise UserError(f"{path} holds slider directions for another model (checkpoint {found or 'unknown'}, this model "
-                        f"is {expect_checkpoint}); {redo}, or remove the file to keep the unnamed sliders")
+        raise UserError(
+            f"{path} holds slider directions for another model (checkpoint {found or 'unknown'}, this model "
+            f"is {expect_checkpoint}); {redo}, or remove the file to keep the unnamed sliders"
+        )
     try:
         table = json.loads(meta["directions"])
-        out = [NamedDirection(str(t["name"]), str(t["factor"]), vectors[str(i)].float(), float(t["scale"]), str(t.get("source", "")))
-               for i, t in enumerate(table)]  # fmt: skip
+        out = [
+            NamedDirection(str(t["name"]), str(t["factor"]), vectors[str(i)].float(), float(t["scale"]), str(t.get("source", "")))
+            for i, t in enumerate(table)
+        ]
     except (KeyError, TypeError, ValueError) as err:
         raise UserError(f"{path} has a damaged header ({type(err).__name__}: {err}); {redo}") from None
     for d in out:
@@ -269,8 +276,10 @@ def directions_for(gen, path: str | os.PathLike | None = None) -> dict[str, list
     out: dict[str, list[NamedDirection]] = {}
     for d in found:
         if d.factor not in dims or d.vector.shape[0] != dims[d.factor]:
-            raise UserError(f"{path}: {d.name!r} is a {d.factor} direction of size {d.vector.shape[0]}, which this model "
-                            "does not have; recompute the directions for it (python -m train.directions)")
+            raise UserError(
+                f"{path}: {d.name!r} is a {d.factor} direction of size {d.vector.shape[0]}, which this model "
+                "does not have; recompute the directions for it (python -m train.directions)"
+            )
         out.setdefault(d.factor, []).append(d)
     return out
 

@@ -19,7 +19,6 @@ from PIL import Image
 from dpg.argtypes import count, seed
 from dpg.errors import UserError
 
-
 # Written PNGs are upscaled at most this much (a 128x64 person at 16x is 2048x1024 pixels).
 MAX_SCALE = 16
 # `dpg sample -n` at most (one PNG each) and how many are composed at once (bounded memory).
@@ -35,13 +34,21 @@ def _generator(args):
 
 def _hops(p):
     """``--hops`` of the commands that invert a person (``PersonGenerator.invert``)."""
-    p.add_argument("--hops", type=count(0), default=20,
-                   help="basin hops after the fit while above 1%% (kick, refit up to 300 iterations, keep if better; "
-                        "default %(default)s: about 20 s more a photo on a CPU; 0 is fastest)")
+    p.add_argument(
+        "--hops",
+        type=count(0),
+        default=20,
+        help="basin hops after the fit while above 1%% (kick, refit up to 300 iterations, keep if better; "
+        "default %(default)s: about 20 s more a photo on a CPU; 0 is fastest)",
+    )
 
 
 def _common(p):
-    p.add_argument("--checkpoint", default=None, help="weights: a .safetensors path, a Hub repo id, or a bundled model by name: real (the default) or procedural")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="weights: a .safetensors path, a Hub repo id, or a bundled model by name: real (the default) or procedural",
+    )
     p.add_argument("--out", default="out", help="output folder (default: out)")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
 
@@ -111,7 +118,9 @@ def load_person(gen, spec: str):
         image = load_image(image_path)
         kp = read_keypoints(kp_path)
         if image.shape[:2] != (gen.height, gen.width):
-            raise UserError(f"{image_path} is {image.shape[0]}x{image.shape[1]}; IMAGE@KEYPOINTS needs a {gen.height}x{gen.width} image (pass a photo alone to crop it)")
+            raise UserError(
+                f"{image_path} is {image.shape[0]}x{image.shape[1]}; IMAGE@KEYPOINTS needs a {gen.height}x{gen.width} image (pass a photo alone to crop it)"
+            )
         return gen.encode(image[None], kp[None]), image, kp, None
     person = gen.find_person(spec)
     return gen.encode(person.crop[None], person.keypoints[None]), person.crop, person.keypoints, person
@@ -193,7 +202,10 @@ def cmd_interpolate(args) -> int:
         a = load_person(gen, args.a)[0]
         b = load_person(gen, args.b)[0]
         fac, ia, ib = gen.inverse_interpolate(a, b, args.steps, args.method, factors, hops=args.hops)
-        print("inversion residuals (|Phi(z) - e| / |e|): " + ", ".join(f"{f} {float(ia.residual[f][0]):.3f}/{float(ib.residual[f][0]):.3f}" for f in ia.z))
+        print(
+            "inversion residuals (|Phi(z) - e| / |e|): "
+            + ", ".join(f"{f} {float(ia.residual[f][0]):.3f}/{float(ib.residual[f][0]):.3f}" for f in ia.z)
+        )
     else:
         z1 = {f: gen.noise(f, [args.seed_a])[0] for f in gen.factors}
         z2 = {f: gen.noise(f, [args.seed_b])[0] for f in gen.factors}
@@ -264,8 +276,12 @@ def cmd_virtual_market(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("sample", help="sample people from noise, one seed per factor")
     _common(p)
-    p.add_argument("-n", type=count(1, MAX_SAMPLES), default=8,
-                   help=f"how many people (default 8, at most {MAX_SAMPLES:,}; composed {SAMPLE_BATCH} at a time)")
+    p.add_argument(
+        "-n",
+        type=count(1, MAX_SAMPLES),
+        default=8,
+        help=f"how many people (default 8, at most {MAX_SAMPLES:,}; composed {SAMPLE_BATCH} at a time)",
+    )
     p.add_argument("--fg-seed", type=seed, default=0)
     p.add_argument("--bg-seed", type=seed, default=0)
     p.add_argument("--pose-seed", type=seed, default=0)
@@ -280,8 +296,11 @@ def register(sub) -> None:
     p.add_argument("--factors", nargs="+", default=["bg"], choices=["fg", "bg", "pose"])
     p.add_argument("--parts", nargs="+", default=None, help="swap body-ROI embeddings instead, e.g. upper_body")
     p.add_argument("--scale", type=count(1, MAX_SCALE), default=2, help="upscaling of the model-size PNGs")
-    p.add_argument("--model-size", action="store_true",
-                   help="write the model's own output (128x64, upscaled by --scale) instead of the edit at the photo's resolution")
+    p.add_argument(
+        "--model-size",
+        action="store_true",
+        help="write the model's own output (128x64, upscaled by --scale) instead of the edit at the photo's resolution",
+    )
     p.set_defaults(func=cmd_swap)
 
     p = sub.add_parser("transfer", help="pose transfer: A's appearance in another pose")
@@ -291,8 +310,11 @@ def register(sub) -> None:
     g.add_argument("--pose", help="a PHOTO (or IMAGE@KEYPOINTS.json) whose pose to use")
     g.add_argument("--pose-json", help="a keypoints file (dpg keypoints --json, or OpenPose JSON) in the model's pixels")
     p.add_argument("--scale", type=count(1, MAX_SCALE), default=2, help="upscaling of the model-size PNGs")
-    p.add_argument("--model-size", action="store_true",
-                   help="write the model's own output (128x64, upscaled by --scale) instead of the edit at the photo's resolution")
+    p.add_argument(
+        "--model-size",
+        action="store_true",
+        help="write the model's own output (128x64, upscaled by --scale) instead of the edit at the photo's resolution",
+    )
     p.set_defaults(func=cmd_transfer)
 
     p = sub.add_parser("interpolate", help="interpolate between two seeds, or two people (inverse interpolation)")
@@ -311,7 +333,9 @@ def register(sub) -> None:
     p = sub.add_parser("invert", help="find the noise codes of a person (section 4.4)")
     _common(p)
     p.add_argument("a", help="PHOTO or IMAGE@KEYPOINTS.json")
-    p.add_argument("--iters", type=count(1), default=1000, help="L-BFGS iterations of the fit, at most (rounds of 100; each hop adds its own)")
+    p.add_argument(
+        "--iters", type=count(1), default=1000, help="L-BFGS iterations of the fit, at most (rounds of 100; each hop adds its own)"
+    )
     _hops(p)
     p.add_argument("--scale", type=count(1, MAX_SCALE), default=2)
     p.set_defaults(func=cmd_invert)

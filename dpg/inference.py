@@ -82,8 +82,7 @@ def resolve_checkpoint(spec: str | os.PathLike | None) -> Path:
     hub = text.removeprefix("hf://") if text.startswith("hf://") else None
     if hub is None and text.count("/") == 1 and not text.endswith(".safetensors") and not text.startswith((".", "/")):
         if looks_local:
-            raise UserError(f"checkpoint not found: {spec} (there is a folder {path.parent} here; for the Hub repo, "
-                            f"pass hf://{text})")
+            raise UserError(f"checkpoint not found: {spec} (there is a folder {path.parent} here; for the Hub repo, pass hf://{text})")
         hub = text
     if hub is not None:
         text = hub
@@ -94,8 +93,10 @@ def resolve_checkpoint(spec: str | os.PathLike | None) -> Path:
         try:
             return Path(hf_hub_download(text, "model.safetensors"))
         except Exception as err:  # the hub client raises many kinds; all mean "could not fetch"
-            raise UserError(f"could not fetch {text}/model.safetensors from the Hugging Face Hub ({type(err).__name__}); "
-                            "check the repo id and the network, or pass a local path") from None
+            raise UserError(
+                f"could not fetch {text}/model.safetensors from the Hugging Face Hub ({type(err).__name__}); "
+                "check the repo id and the network, or pass a local path"
+            ) from None
     raise UserError(f"checkpoint not found: {spec} (a .safetensors path or a Hub repo id owner/name)")
 
 
@@ -282,8 +283,11 @@ class PersonGenerator:
         # the same people with no joints: the decoder draws their background alone (where the
         # model's person is, and what fills the place a person leaves), all in one pass
         n = len(rows)
-        both = Factors(fg.repeat(2, 1), None if bg is None else bg.repeat(2, 1),
-                       torch.cat([f.keypoints] + [torch.zeros_like(f.keypoints)] * (2 * n - 1)))  # fmt: skip
+        both = Factors(
+            fg.repeat(2, 1),
+            None if bg is None else bg.repeat(2, 1),
+            torch.cat([f.keypoints] + [torch.zeros_like(f.keypoints)] * (2 * n - 1)),
+        )
         images = self.compose(both)
         image, empty = images[0], images[n]
         other_empty = images[n + 1] if n > 1 else None
@@ -422,7 +426,13 @@ class PersonGenerator:
         return Factors(out["fg"], out.get("bg"), out["pose"])
 
     def invert(
-        self, factors: Factors, iters: int = 1000, tol: float = 0.01, starts: int = 4, pool: int = 8192, hops: int = 20,
+        self,
+        factors: Factors,
+        iters: int = 1000,
+        tol: float = 0.01,
+        starts: int = 4,
+        pool: int = 8192,
+        hops: int = 20,
         only=None,
     ) -> Inversion:
         """Find ``z`` with ``Phi(z)`` close to each factor's embedding (section 4.4, after Lipton
@@ -532,7 +542,9 @@ class PersonGenerator:
         need = {"stage2"} | ({"pose_ae"} if factor == "pose" else set())
         if not need <= self.stages:
             where = getattr(self, "checkpoint", "this model")
-            raise UserError(f"{where} holds {', '.join(sorted(self.stages))} but no trained "
-                            f"{' or '.join(sorted(need - self.stages))}: sampling, interpolating and inverting need "
-                            "a whole model (train.stage2's model.safetensors, or the bundled weights)")
+            raise UserError(
+                f"{where} holds {', '.join(sorted(self.stages))} but no trained "
+                f"{' or '.join(sorted(need - self.stages))}: sampling, interpolating and inverting need "
+                "a whole model (train.stage2's model.safetensors, or the bundled weights)"
+            )
         return self.model.stage2.mappings[factor]

@@ -23,13 +23,25 @@ import numpy as np
 import torch
 
 JOINTS = (
-    "nose", "neck",
-    "right_shoulder", "right_elbow", "right_wrist",
-    "left_shoulder", "left_elbow", "left_wrist",
-    "right_hip", "right_knee", "right_ankle",
-    "left_hip", "left_knee", "left_ankle",
-    "right_eye", "left_eye", "right_ear", "left_ear",
-)  # fmt: skip
+    "nose",
+    "neck",
+    "right_shoulder",
+    "right_elbow",
+    "right_wrist",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "right_hip",
+    "right_knee",
+    "right_ankle",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "right_eye",
+    "left_eye",
+    "right_ear",
+    "left_ear",
+)
 # Joints 14-17 follow OpenPose's COCO-18 order (REye, LEye, REar, LEar), which is what the
 # community annotations hold: in the 12,936 Market-1501 train rows joint 14 lies on the side of
 # the right shoulder in 99.3% of the rows that have both eyes. (The authors' code comment says
@@ -42,18 +54,53 @@ FLIP_PERM = (0, 1, 5, 6, 7, 2, 3, 4, 11, 12, 13, 8, 9, 10, 15, 14, 17, 16)
 
 # The skeleton OpenPose draws (17 bones), used for drawing and for plausibility checks.
 LIMBS = (
-    (1, 2), (2, 3), (3, 4), (1, 5), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10),
-    (1, 11), (11, 12), (12, 13), (1, 0), (0, 15), (15, 17), (0, 14), (14, 16),
-)  # fmt: skip
+    (1, 2),
+    (2, 3),
+    (3, 4),
+    (1, 5),
+    (5, 6),
+    (6, 7),
+    (1, 8),
+    (8, 9),
+    (9, 10),
+    (1, 11),
+    (11, 12),
+    (12, 13),
+    (1, 0),
+    (0, 15),
+    (15, 17),
+    (0, 14),
+    (14, 16),
+)
 
 # PG2's 23 mask limbs (the reference lists them 1-based; here 0-based), torso diagonals
 # (right hip - left hip - left shoulder, right hip - right shoulder) and ear-ear included so
 # the mask covers the torso and head as areas rather than as sticks.
 MASK_LIMBS = (
-    (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11),
-    (11, 12), (12, 13), (1, 0), (0, 14), (14, 16), (0, 15), (15, 17), (1, 16), (1, 17),
-    (8, 11), (11, 5), (8, 2), (16, 17),
-)  # fmt: skip
+    (1, 2),
+    (1, 5),
+    (2, 3),
+    (3, 4),
+    (5, 6),
+    (6, 7),
+    (1, 8),
+    (8, 9),
+    (9, 10),
+    (1, 11),
+    (11, 12),
+    (12, 13),
+    (1, 0),
+    (0, 14),
+    (14, 16),
+    (0, 15),
+    (15, 17),
+    (1, 16),
+    (1, 17),
+    (8, 11),
+    (11, 5),
+    (8, 2),
+    (16, 17),
+)
 
 # The 7 body regions of interest of the BodyROI7 model and the joints that span each.
 BODY_PARTS = ("head", "upper_body", "lower_body", "left_arm", "right_arm", "left_leg", "right_leg")
@@ -71,10 +118,24 @@ NUM_PARTS = len(BODY_PARTS)
 
 # Colours of the skeleton overlay, one per limb (OpenPose's palette, roughly).
 LIMB_COLOURS = (
-    (255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0), (85, 255, 0),
-    (0, 255, 0), (0, 255, 85), (0, 255, 170), (0, 255, 255), (0, 170, 255), (0, 85, 255),
-    (0, 0, 255), (85, 0, 255), (170, 0, 255), (255, 0, 255), (255, 0, 170),
-)  # fmt: skip
+    (255, 0, 0),
+    (255, 85, 0),
+    (255, 170, 0),
+    (255, 255, 0),
+    (170, 255, 0),
+    (85, 255, 0),
+    (0, 255, 0),
+    (0, 255, 85),
+    (0, 255, 170),
+    (0, 255, 255),
+    (0, 170, 255),
+    (0, 85, 255),
+    (0, 0, 255),
+    (85, 0, 255),
+    (170, 0, 255),
+    (255, 0, 255),
+    (255, 0, 170),
+)
 
 
 def mask_radius(height: int) -> int:

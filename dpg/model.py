@@ -47,9 +47,7 @@ class ReconstructionNetwork(nn.Module):
         self.cfg = m
         size = (m.height, m.width)
         self.stem = FeatureStem(m.channels)
-        self.foreground = ForegroundEncoder(
-            m.channels, m.encoder_blocks, m.roi_size, m.part_dim, whole_body=m.foreground == "whole_body"
-        )
+        self.foreground = ForegroundEncoder(m.channels, m.encoder_blocks, m.roi_size, m.part_dim, whole_body=m.foreground == "whole_body")
         self.background = BackgroundEncoder(m.channels, m.encoder_blocks, size, m.bg_dim) if m.bg_dim else None
         self.decoder = UNetDecoder(m.fg_dim + m.bg_dim, m.channels, m.decoder_blocks, size, m.bottleneck_dim)
 

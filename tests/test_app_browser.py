@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import seeded_tiny_model
 
-from dpg.config import tiny
 from dpg.inference import PersonGenerator
-from dpg.model import DisentangledPersonModel
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -29,8 +28,7 @@ def url():
     spec = importlib.util.spec_from_file_location("dpg_app_main", ROOT / "app.py")
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
-    torch.manual_seed(0)
-    gen = PersonGenerator(DisentangledPersonModel(tiny()), "cpu")
+    gen = PersonGenerator(seeded_tiny_model(), "cpu")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -123,8 +121,10 @@ def test_drag_a_joint(page):
 
     def joints():  # where every drawn joint is (a small person's face joints overlap: the drag
         # may pick up the eye drawn over the nose)
-        return {c.get_attribute("data-joint"): (c.get_attribute("cx"), c.get_attribute("cy"))
-                for c in page.locator("#pose-editor circle.dpg-joint").all()}  # fmt: skip
+        return {
+            c.get_attribute("data-joint"): (c.get_attribute("cx"), c.get_attribute("cy"))
+            for c in page.locator("#pose-editor circle.dpg-joint").all()
+        }
 
     before, where = picture(page), joints()
     drag(page, joint.bounding_box(), 45, 30)

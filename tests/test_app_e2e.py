@@ -43,9 +43,23 @@ def server(tmp_path_factory):
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", OMP_NUM_THREADS="1", NO_PROXY="127.0.0.1,localhost")
     with open(tmp_path_factory.mktemp("log") / "app.log", "w+") as log:
         proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "--checkpoint", str(ckpt), "--port", str(port), "--device", "cpu", "--max-file-size", "1mb"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                str(ROOT / "app.py"),
+                "--checkpoint",
+                str(ckpt),
+                "--port",
+                str(port),
+                "--device",
+                "cpu",
+                "--max-file-size",
+                "1mb",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         url = f"http://127.0.0.1:{port}/"
         try:
             deadline = time.time() + 120

@@ -25,20 +25,11 @@ from dpg.app.session import (
     model_keypoints,
     render,
 )
-from dpg.config import tiny
 from dpg.errors import UserError
-from dpg.inference import PersonGenerator
 from dpg.keypoints import BODY_PARTS, JOINTS
-from dpg.model import DisentangledPersonModel
 
 ROOT = Path(__file__).resolve().parents[1]
 ASTRONAUT = ROOT / "assets" / "examples" / "astronaut.jpg"
-
-
-@pytest.fixture(scope="module")
-def gen():
-    torch.manual_seed(0)
-    return PersonGenerator(DisentangledPersonModel(tiny()), "cpu")
 
 
 @pytest.fixture(scope="module")
@@ -295,7 +286,10 @@ def test_drag_a_joint(gen, s0):
     assert h.reset_pose(gen, s).keypoints == s0.keypoints
 
 
-@pytest.mark.parametrize("value", ["{not json", {"keypoints": [[1, 2, 1]] * 17}, {"keypoints": [[float("nan"), 0, 1]] * 18}, None, {"keypoints": [[0, 0, 0]] * 18}])
+@pytest.mark.parametrize(
+    "value",
+    ["{not json", {"keypoints": [[1, 2, 1]] * 17}, {"keypoints": [[float("nan"), 0, 1]] * 18}, None, {"keypoints": [[0, 0, 0]] * 18}],
+)
 def test_bad_keypoints_are_user_errors(gen, s0, value):
     with pytest.raises(UserError):
         h.move_joints(gen, s0, value)
@@ -415,9 +409,26 @@ def test_errors_become_messages_not_tracebacks(app_module, caplog):
 def test_the_page_builds_with_its_api(app_module, gen):
     demo = app_module.build_app(gen)
     names = {fn.api_name for fn in demo.fns.values()}
-    expected = {"start", "set_fg", "set_bg", "set_pose", "roll_fg", "sample_all", "load_photo", "load_other", "take",
-                "swap_parts", "use_photo", "move_joints", "set_joints", "reset_pose", "random_pose", "interpolate",
-                "model_only", "full_resolution"}  # fmt: skip
+    expected = {
+        "start",
+        "set_fg",
+        "set_bg",
+        "set_pose",
+        "roll_fg",
+        "sample_all",
+        "load_photo",
+        "load_other",
+        "take",
+        "swap_parts",
+        "use_photo",
+        "move_joints",
+        "set_joints",
+        "reset_pose",
+        "random_pose",
+        "interpolate",
+        "model_only",
+        "full_resolution",
+    }
     assert expected <= names
 
 
@@ -427,8 +438,18 @@ def test_without_weights_the_app_says_the_model_is_missing(app_module, tmp_path)
     assert "The model is missing" in text and "nothing-here.safetensors" in text
 
 
-@pytest.mark.parametrize("value, message", [(None, "empty"), ("", "empty"), ("  ", "empty"), (True, "whole number"),
-                                            (3.5, "whole number"), ("abc", "whole number"), ([1], "whole number")])  # fmt: skip
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (None, "empty"),
+        ("", "empty"),
+        ("  ", "empty"),
+        (True, "whole number"),
+        (3.5, "whole number"),
+        ("abc", "whole number"),
+        ([1], "whole number"),
+    ],
+)
 def test_seeds_that_are_no_whole_number_say_so(value, message):
     from dpg.app.session import check_seed
 

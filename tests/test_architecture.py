@@ -3,6 +3,8 @@
 modules' top-level imports, and no private name (``_x``) is imported from another module."""
 
 import ast
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -32,8 +34,12 @@ def imports(path: Path, top_level_only: bool):
 
 
 def test_the_library_never_imports_the_scripts():
-    upward = [f"{p.relative_to(ROOT)}:{line} imports {mod}" for p in library().values()
-              for line, mod, _ in imports(p, top_level_only=False) if mod.split(".")[0] in SCRIPTS]  # fmt: skip
+    upward = [
+        f"{p.relative_to(ROOT)}:{line} imports {mod}"
+        for p in library().values()
+        for line, mod, _ in imports(p, top_level_only=False)
+        if mod.split(".")[0] in SCRIPTS
+    ]
     assert not upward, upward
 
 
@@ -67,7 +73,7 @@ def test_the_librarys_top_level_imports_have_no_cycle():
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == "open":
-                cycles.append(stack[stack.index(nxt):] + [nxt])
+                cycles.append(stack[stack.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt)
         stack.pop()
@@ -77,3 +83,10 @@ def test_the_librarys_top_level_imports_have_no_cycle():
         if node not in state:
             visit(node)
     assert not cycles, cycles
+
+
+def test_ruff_finds_nothing_to_lint_or_format():
+    # the one formatter and linter, configured in pyproject.toml ([tool.ruff])
+    for args in (["check", "."], ["format", "--check", "."]):
+        done = subprocess.run([sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]

@@ -70,8 +70,7 @@ def test_devices_and_unwritable_outputs(models, tmp_path, capsys):
 def test_interpolate_needs_both_people_and_duplicate_model_names_are_refused(models, tmp_path, capsys):
     assert "--a and --b go together" in run(["interpolate", "--a", "x.png", "--out", str(tmp_path)], capsys)
     m = str(models / "whole.safetensors")
-    assert "given twice" in run(["eval", "sampling", "--model", f"a={m}", "--model", f"a={m}", "-n", "2",
-                                 "--out", str(tmp_path)], capsys)  # fmt: skip
+    assert "given twice" in run(["eval", "sampling", "--model", f"a={m}", "--model", f"a={m}", "-n", "2", "--out", str(tmp_path)], capsys)
 
 
 @pytest.mark.parametrize(
@@ -98,8 +97,10 @@ def test_a_pose_csv_without_a_usable_row_is_a_user_error(tmp_path):
     from dpg.errors import UserError
 
     path = tmp_path / "poses.csv"
-    path.write_text("name:keypoints_y:keypoints_x\na.jpg:[10, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1]"
-                    ":[10, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1]\n")  # fmt: skip
+    path.write_text(
+        "name:keypoints_y:keypoints_x\na.jpg:[10, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1]"
+        ":[10, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1]\n"
+    )
     with pytest.raises(UserError, match="no row has 6 or more body joints"):
         load_poses(path)
 

@@ -109,10 +109,28 @@ def test_eval_sampling_writes_table_json_and_figure(tmp_path):
     xs = [32, 32, 24, 22, 20, 40, 42, 44, 28, 28, 28, 36, 36, 36, 30, 34, 27, 37]
     poses.write_text(f"name:keypoints_y:keypoints_x\na.jpg: {ys}: {xs}\n")
     out = tmp_path / "eval"
-    rc = dpg(["eval", "sampling", "--model", f"VAE={runs / 'vae' / 'vae.safetensors'}",
-              "--model", f"DCGAN={runs / 'dcgan' / 'dcgan.safetensors'}",
-              "--model", f"WholeBody={tmp_path / 'missing.safetensors'}", "--model", f"BodyROI7={ours}",
-              "--real-poses", str(poses), "-n", "4", "--device", "cpu", "--out", str(out)])  # fmt: skip
+    rc = dpg(
+        [
+            "eval",
+            "sampling",
+            "--model",
+            f"VAE={runs / 'vae' / 'vae.safetensors'}",
+            "--model",
+            f"DCGAN={runs / 'dcgan' / 'dcgan.safetensors'}",
+            "--model",
+            f"WholeBody={tmp_path / 'missing.safetensors'}",
+            "--model",
+            f"BodyROI7={ours}",
+            "--real-poses",
+            str(poses),
+            "-n",
+            "4",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     result = json.loads((out / "sampling.json").read_text())
     assert [r["name"] for r in result["models"]] == ["VAE", "DCGAN", "BodyROI7", "BodyROI7 + real poses"]

@@ -31,14 +31,24 @@ def test_bundled_weights_are_complete_and_small():
 @pytest.mark.parametrize(
     "name, expected",
     [
-        ("procedural", [[[114, 55, 39], [113, 55, 39], [112, 56, 38]],
-                        [[113, 54, 37], [112, 54, 38], [112, 55, 37]],
-                        [[115, 55, 39], [114, 55, 39], [112, 56, 37]]]),
-        ("real", [[[59, 52, 46], [58, 52, 46], [59, 52, 46]],  # the default model
-                  [[60, 52, 46], [59, 52, 46], [59, 52, 46]],
-                  [[60, 52, 47], [58, 52, 46], [59, 52, 45]]]),
+        (
+            "procedural",
+            [
+                [[114, 55, 39], [113, 55, 39], [112, 56, 38]],
+                [[113, 54, 37], [112, 54, 38], [112, 55, 37]],
+                [[115, 55, 39], [114, 55, 39], [112, 56, 37]],
+            ],
+        ),
+        (
+            "real",
+            [
+                [[59, 52, 46], [58, 52, 46], [59, 52, 46]],  # the default model
+                [[60, 52, 46], [59, 52, 46], [59, 52, 46]],
+                [[60, 52, 47], [58, 52, 46], [59, 52, 45]],
+            ],
+        ),
     ],
-)  # fmt: skip
+)
 def test_golden_slice(name, expected):
     # a sampled person's pixels, to a couple of grey levels
     gen = PersonGenerator.from_checkpoint(name, "cpu")
@@ -67,6 +77,7 @@ def test_pose_inversion_finds_the_bench_persons_pose(gen):
     drawn = gen.factor_from_z("pose", inv.z["pose"])  # [1, 18, 3]
     assert torch.equal(drawn[..., 2], target.keypoints[..., 2])  # the same joints visible
     assert float((drawn[..., :2] - target.keypoints[..., :2]).norm(dim=-1).max()) < 1.0  # pixels
+
 
 def test_basin_hops_take_a_stalled_foreground_below_one_percent(gen):
     # L-BFGS stops at the foot of a fold of the foreground mapping, above 1% for this sampled

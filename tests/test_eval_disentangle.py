@@ -4,6 +4,7 @@ a model that ignores swaps, and of the tiny random model."""
 import numpy as np
 import pytest
 import torch
+from conftest import seeded_tiny_model
 
 from dpg.eval.disentangle import evaluate_disentanglement, markdown_table, procedural_people, reconstruction_quality
 from dpg.inference import PersonGenerator
@@ -57,11 +58,8 @@ def test_a_model_that_ignores_background_and_pose_swaps_scores_zero_on_them():
 
 
 def test_tiny_model_end_to_end():
-    from dpg.config import tiny
-    from dpg.model import DisentangledPersonModel
 
-    torch.manual_seed(0)
-    gen = PersonGenerator(DisentangledPersonModel(tiny()), "cpu")
+    gen = PersonGenerator(seeded_tiny_model(), "cpu")
     r = evaluate_disentanglement(gen, pairs=3, batch_size=2)
     recon = reconstruction_quality(gen, n=4, batch_size=2)
     assert set(r) == {"pairs", "fg", "bg", "pose"}
@@ -81,8 +79,20 @@ def test_disentangle_command_writes_its_table(tmp_path, capsys):
     cfg = tiny()
     torch.manual_seed(0)
     save_weights(tmp_path / "tiny.safetensors", DisentangledPersonModel(cfg), cfg)
-    args = ["eval", "disentangle", "--checkpoint", str(tmp_path / "tiny.safetensors"), "--device", "cpu",
-            "--pairs", "2", "--people", "2", "--out", str(tmp_path / "out")]  # fmt: skip
+    args = [
+        "eval",
+        "disentangle",
+        "--checkpoint",
+        str(tmp_path / "tiny.safetensors"),
+        "--device",
+        "cpu",
+        "--pairs",
+        "2",
+        "--people",
+        "2",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert main(args) == 0
     assert "| bg |" in capsys.readouterr().out
     assert (tmp_path / "out" / "disentangle.json").exists() and (tmp_path / "out" / "disentangle.md").exists()

@@ -3,7 +3,7 @@
 
 import numpy as np
 import pytest
-import torch
+from conftest import seeded_tiny_model
 from PIL import Image
 
 from dpg.cli import main
@@ -25,11 +25,13 @@ def test_hand_made_gallery_with_junk_same_camera_and_distractors():
     #            g3: id 1 cam 2 (the true match of query 0)   g4: id 2 cam 3
     g_ids, g_cams = np.array([1, -1, 0, 1, 2]), np.array([1, 2, 4, 2, 3])
     q_ids, q_cams = np.array([1, 2, 7]), np.array([1, 1, 1])
-    d = np.array([
-        [0.0, 0.1, 0.2, 0.3, 0.9],  # query 0: after the ignored g0, g1 the distractor wins
-        [0.9, 0.8, 0.7, 0.6, 0.1],  # query 1: its match g4 first
-        [0.1, 0.2, 0.3, 0.4, 0.5],  # query 2: id 7 has no match: left out
-    ])  # fmt: skip
+    d = np.array(
+        [
+            [0.0, 0.1, 0.2, 0.3, 0.9],  # query 0: after the ignored g0, g1 the distractor wins
+            [0.9, 0.8, 0.7, 0.6, 0.1],  # query 1: its match g4 first
+            [0.1, 0.2, 0.3, 0.4, 0.5],  # query 2: id 7 has no match: left out
+        ]
+    )
     r = rank_gallery(d, q_ids, q_cams, g_ids, g_cams)
     assert (r.queries, r.skipped) == (2, 1)
     assert r.rank1 == 0.5 and r.rank5 == 1.0
@@ -71,8 +73,25 @@ def test_reid_network_trains_on_a_virtual_market_and_tests_on_market(tmp_path, c
     _colour_folder(vm, "bounding_box_train", [1, 2, 3, 4] * 6, [1, 2, 3, 4, 5, 6] * 4)
     _colour_folder(market, "query", [1, 2, 3, 4], [1, 1, 1, 1], seed=1)
     _colour_folder(market, "bounding_box_test", [1, 2, 3, 4, 1, 2, 3, 4], [2, 2, 2, 2, 1, 3, 3, 3], seed=2)
-    args = ["eval", "reid", "train", "--train", str(vm), "--data", str(market), "--arch", "small",
-            "--epochs", "3", "--batch-size", "8", "--out", str(tmp_path / "out"), "--device", "cpu"]  # fmt: skip
+    args = [
+        "eval",
+        "reid",
+        "train",
+        "--train",
+        str(vm),
+        "--data",
+        str(market),
+        "--arch",
+        "small",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--out",
+        str(tmp_path / "out"),
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 0
     out = capsys.readouterr()
     assert "train accuracy" in out.err and "| small pooled features (256 dims) (this run) | 1.000 |" in out.out
@@ -82,14 +101,11 @@ def test_reid_network_trains_on_a_virtual_market_and_tests_on_market(tmp_path, c
 
 
 def test_foreground_embeddings_on_a_market_folder(tmp_path):
-    from dpg.config import tiny
     from dpg.data.annotations import write_annotation_csv
     from dpg.data.synthetic import SyntheticPeople
     from dpg.inference import PersonGenerator
-    from dpg.model import DisentangledPersonModel
 
-    torch.manual_seed(0)
-    gen = PersonGenerator(DisentangledPersonModel(tiny()), "cpu")
+    gen = PersonGenerator(seeded_tiny_model(), "cpu")
     people = SyntheticPeople(12, split="test", size=(32, 16), identities=3)
     layout = {"query": range(3), "bounding_box_test": range(3, 9), "bounding_box_train": range(9, 12)}
     csv = {"query": "query", "bounding_box_test": "test", "bounding_box_train": "train"}

@@ -3,7 +3,7 @@ ranges, and the Fréchet table's baselines on the tiny model."""
 
 import numpy as np
 import pytest
-import torch
+from conftest import seeded_tiny_model
 
 from dpg.eval.stage2 import PoseRanges, frechet_table, pose_features, pose_plausibility, split_real, stage2_samples
 
@@ -11,8 +11,22 @@ from dpg.eval.stage2 import PoseRanges, frechet_table, pose_features, pose_plaus
 def standing(jitter=0.0, rng=None):
     """A front-facing person at 128x64, (x, y, v) per joint; the right arm bent 90 degrees."""
     kp = np.zeros((18, 3))
-    pts = {0: (32, 12), 1: (32, 24), 2: (24, 24), 3: (24, 40), 4: (36, 40), 5: (40, 24), 6: (40, 40),
-           7: (40, 56), 8: (28, 64), 9: (28, 88), 10: (28, 112), 11: (36, 64), 12: (36, 88), 13: (36, 112)}  # fmt: skip
+    pts = {
+        0: (32, 12),
+        1: (32, 24),
+        2: (24, 24),
+        3: (24, 40),
+        4: (36, 40),
+        5: (40, 24),
+        6: (40, 40),
+        7: (40, 56),
+        8: (28, 64),
+        9: (28, 88),
+        10: (28, 112),
+        11: (36, 64),
+        12: (36, 88),
+        13: (36, 112),
+    }
     for j, (x, y) in pts.items():
         kp[j] = (x, y, 1)
     if rng is not None:
@@ -59,12 +73,9 @@ def test_plausibility_ranges_catch_long_limbs_upside_down_bodies_and_odd_visibil
 
 
 def test_frechet_table_with_baselines_on_the_tiny_model():
-    from dpg.config import tiny
     from dpg.inference import PersonGenerator
-    from dpg.model import DisentangledPersonModel
 
-    torch.manual_seed(0)
-    gen = PersonGenerator(DisentangledPersonModel(tiny()), "cpu")
+    gen = PersonGenerator(seeded_tiny_model(), "cpu")
     dims = {"fg": gen.cfg.model.fg_dim, "bg": gen.cfg.model.bg_dim, "pose": gen.cfg.pose_ae.code_dim}
     real = {f: np.random.default_rng(1).normal(size=(64, d)) for f, d in dims.items()}
     a = stage2_samples(gen, real, 64, seed=3)

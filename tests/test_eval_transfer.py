@@ -42,8 +42,23 @@ def market(tmp_path_factory):
 
 
 def run(market, out, *extra):
-    return main(["eval", "transfer", "--checkpoint", str(market / "tiny.safetensors"), "--data", str(market),
-                 "--out", str(out), "--chunk", "2", "--device", "cpu", *extra])  # fmt: skip
+    return main(
+        [
+            "eval",
+            "transfer",
+            "--checkpoint",
+            str(market / "tiny.safetensors"),
+            "--data",
+            str(market),
+            "--out",
+            str(out),
+            "--chunk",
+            "2",
+            "--device",
+            "cpu",
+            *extra,
+        ]
+    )
 
 
 def test_transfer_writes_table_1(market, tmp_path, capsys):

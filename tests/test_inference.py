@@ -7,27 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from dpg.checkpoint import save_weights
 from dpg.cli import main as dpg
 from dpg.config import tiny
 from dpg.data.synthetic import SyntheticPeople
 from dpg.errors import UserError
-from dpg.inference import PersonGenerator, resolve_checkpoint
+from dpg.inference import resolve_checkpoint
 from dpg.keypoints import JOINTS
-from dpg.model import DisentangledPersonModel, Factors
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("m") / "tiny.safetensors"
-    save_weights(path, DisentangledPersonModel(tiny()), tiny())
-    return path
-
-
-@pytest.fixture(scope="module")
-def gen(ckpt):
-    return PersonGenerator.from_checkpoint(str(ckpt), "cpu")
+from dpg.model import Factors
 
 
 def people(n=2, size=(32, 16)):

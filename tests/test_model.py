@@ -1,16 +1,15 @@
-import numpy as np
 import pytest
 import torch
 
 from dpg import checkpoint
 from dpg.config import Config, override, tiny
 from dpg.decoder import TiledInputConv
+from dpg.discriminator import ImageDiscriminator
 from dpg.errors import UserError
+from dpg.keypoints import pose_vector
 from dpg.losses import gradient_penalty
 from dpg.model import DisentangledPersonModel
 from dpg.training import critic_step, mapping_step, pose_ae_step, stage1_step
-from dpg.discriminator import ImageDiscriminator
-from dpg.keypoints import pose_vector
 
 
 def batch(cfg, n=4, seed=0):
@@ -129,12 +128,15 @@ def test_stage2_steps_move_the_mapping_towards_the_data(objective):
     if objective == "wgan":
         oc, om = torch.optim.RMSprop(critic.parameters(), 5e-3), torch.optim.RMSprop(mapping.parameters(), 5e-3)
     else:
-        oc, om = torch.optim.Adam(critic.parameters(), 2e-3, betas=(0.5, 0.9)), torch.optim.Adam(mapping.parameters(), 2e-3, betas=(0.5, 0.9))
+        oc, om = (
+            torch.optim.Adam(critic.parameters(), 2e-3, betas=(0.5, 0.9)),
+            torch.optim.Adam(mapping.parameters(), 2e-3, betas=(0.5, 0.9)),
+        )
     g = torch.Generator().manual_seed(0)
     before = (mapping(mapping.noise(256, g)).mean() - 2.0).abs()
     for _ in range(150):
         for _ in range(3):
-            s = critic_step(mapping, critic, oc, real[torch.randint(256, (32,), generator=g)], mapping.noise(32, g), cfg.stage2, g)
+            critic_step(mapping, critic, oc, real[torch.randint(256, (32,), generator=g)], mapping.noise(32, g), cfg.stage2, g)
         mapping_step(mapping, critic, om, mapping.noise(32, g))
     after = (mapping(mapping.noise(256, g)).mean() - 2.0).abs()
     assert after < 0.5 * before

@@ -6,31 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from dpg.checkpoint import save_weights
 from dpg.cli import main as dpg
-from dpg.config import tiny
-from dpg.inference import PersonGenerator
-from dpg.model import DisentangledPersonModel
 from dpg.photo import SOLID, PhotoPerson, alpha_of, blend, on_photo
 from dpg.pose.images import load_image
 
 STREET = Path(__file__).resolve().parents[1] / "assets" / "examples"
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("m") / "tiny.safetensors"
-    save_weights(path, DisentangledPersonModel(tiny()), tiny())
-    return path
-
-
-@pytest.fixture(scope="module")
-def gen(ckpt):
-    return PersonGenerator.from_checkpoint(str(ckpt), "cpu")
 
 
 def synthetic_person(seed=0, size=(300, 200), box=(40, 20, 140, 220)):

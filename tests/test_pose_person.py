@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from conftest import seeded_tiny_model
 from PIL import Image
 
 from dpg.errors import UserError
@@ -47,12 +47,9 @@ def test_too_few_joints_is_refused_naming_the_photo():
 
 def test_encode_photo_refuses_a_group_photo_like_the_app():
     pytest.importorskip("mediapipe")
-    from dpg.config import tiny
     from dpg.inference import PersonGenerator
-    from dpg.model import DisentangledPersonModel
 
-    torch.manual_seed(0)
-    gen = PersonGenerator(DisentangledPersonModel(tiny()), "cpu")
+    gen = PersonGenerator(seeded_tiny_model(), "cpu")
     a = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
     with pytest.raises(UserError, match="shows 2 people"):
         gen.encode_photo(np.concatenate([a, a[:, ::-1]], 1))

@@ -20,8 +20,7 @@ from dpg.errors import UserError
 pytest.importorskip("mediapipe")
 
 # Three photos of PETA 3DPeS person 100, three of person 102, one MIT and two INRIA people.
-PETA = ["100_3_FRAME_26_RGB.jpg", "100_4_FRAME_185_RGB.jpg", "100_4_FRAME_70_RGB.jpg",
-        "102_23_FRAME_12_RGB.jpg", "102_26_FRAME_85_RGB.jpg"]  # fmt: skip
+PETA = ["100_3_FRAME_26_RGB.jpg", "100_4_FRAME_185_RGB.jpg", "100_4_FRAME_70_RGB.jpg", "102_23_FRAME_12_RGB.jpg", "102_26_FRAME_85_RGB.jpg"]
 INRIA = ["crop001001a.jpg", "crop001002a.jpg"]
 
 
@@ -136,8 +135,7 @@ def test_prepare_plans_identities_and_splits_deterministically(tmp_path):
     by = {os.path.basename(p.path) + str(p.source): p for p in photos}
     assert by["7_a.jpg1"].person == by["7_b.jpg1"].person != by["7_a.png2"].person  # sources never share
     assert {p.split for p in photos if p.person == by["7_a.jpg1"].person} == {by["7_a.jpg1"].split}
-    assert [p.name for p in photos] == [p.name for p in plan([str(tmp_path / "s1"), str(tmp_path / "s2")],
-                                                              test_fraction=0.5, seed=1)]  # fmt: skip
+    assert [p.name for p in photos] == [p.name for p in plan([str(tmp_path / "s1"), str(tmp_path / "s2")], test_fraction=0.5, seed=1)]
     regex = plan([str(tmp_path / "s1")], ids=r"_(\w)\.", test_fraction=0)
     assert len({p.person for p in regex}) == 2  # by the letter: a, b
     with pytest.raises(UserError, match="neither a file nor a regular expression"):

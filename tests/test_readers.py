@@ -26,10 +26,28 @@ from dpg.errors import UserError
 
 # A standing person in a 128x64 crop, (x, y) per COCO-18 joint; made up for the fixtures.
 STANDING = np.array(
-    [(32, 10), (32, 24), (21, 25), (17, 44), (15, 60), (43, 25), (47, 44), (49, 60), (25, 64),
-     (24, 92), (24, 118), (39, 64), (40, 92), (40, 118), (35, 8), (29, 8), (39, 10), (25, 10)],
+    [
+        (32, 10),
+        (32, 24),
+        (21, 25),
+        (17, 44),
+        (15, 60),
+        (43, 25),
+        (47, 44),
+        (49, 60),
+        (25, 64),
+        (24, 92),
+        (24, 118),
+        (39, 64),
+        (40, 92),
+        (40, 118),
+        (35, 8),
+        (29, 8),
+        (39, 10),
+        (25, 10),
+    ],
     dtype=np.float32,
-)  # fmt: skip
+)
 
 
 def make_keypoints(n, seed=0, scale=1.0, drop=()):
@@ -51,13 +69,20 @@ def write_folder(folder, names, size, seed=0):
 
 
 MARKET_TRAIN = [
-    "0002_c1s1_000451_03.jpg", "0002_c2s1_000301_01.jpg", "0002_c3s1_000551_01.jpg",
-    "0007_c1s6_028546_01.jpg", "0007_c2s3_070952_01.jpg", "0011_c4s1_001101_02.jpg",
-]  # fmt: skip
+    "0002_c1s1_000451_03.jpg",
+    "0002_c2s1_000301_01.jpg",
+    "0002_c3s1_000551_01.jpg",
+    "0007_c1s6_028546_01.jpg",
+    "0007_c2s3_070952_01.jpg",
+    "0011_c4s1_001101_02.jpg",
+]
 MARKET_TEST = [
-    "-1_c1s1_000401_03.jpg", "0000_c1s1_000151_01.jpg", "0001_c1s1_001051_03.jpg",
-    "0001_c2s1_000301_01.jpg", "0003_c3s1_000176_01.jpg.jpg",
-]  # fmt: skip
+    "-1_c1s1_000401_03.jpg",
+    "0000_c1s1_000151_01.jpg",
+    "0001_c1s1_001051_03.jpg",
+    "0001_c2s1_000301_01.jpg",
+    "0003_c3s1_000176_01.jpg.jpg",
+]
 
 
 @pytest.fixture
@@ -235,8 +260,12 @@ def test_flip_probability(market_root):
 def test_market_pairs_on_fixture(market_root):
     train = MarketPairDataset(market_root, "train", flip_prob=0.5)
     # 0002 keeps 2 valid images (2 ordered pairs), 0007 has 2 (2 pairs), 0011 one (none).
-    assert train.pairs == [(MARKET_TRAIN[0], MARKET_TRAIN[1]), (MARKET_TRAIN[1], MARKET_TRAIN[0]),
-                           (MARKET_TRAIN[3], MARKET_TRAIN[4]), (MARKET_TRAIN[4], MARKET_TRAIN[3])]  # fmt: skip
+    assert train.pairs == [
+        (MARKET_TRAIN[0], MARKET_TRAIN[1]),
+        (MARKET_TRAIN[1], MARKET_TRAIN[0]),
+        (MARKET_TRAIN[3], MARKET_TRAIN[4]),
+        (MARKET_TRAIN[4], MARKET_TRAIN[3]),
+    ]
     torch.manual_seed(1)
     for _ in range(8):
         item = train[2]
@@ -249,8 +278,7 @@ def test_market_pairs_on_fixture(market_root):
 
 
 def test_deepfashion_items_on_fixture(tmp_path):
-    names = ["fasionMENDenimid0000008001_1front.jpg", "fasionMENDenimid0000008001_2side.jpg",
-             "fasionWOMENDressesid0000553705_4full.jpg"]  # fmt: skip
+    names = ["fasionMENDenimid0000008001_1front.jpg", "fasionMENDenimid0000008001_2side.jpg", "fasionWOMENDressesid0000553705_4full.jpg"]
     write_folder(tmp_path / "test", names, (256, 256))
     write_annotation_csv(tmp_path / "fasion-annotation-test.csv", names, make_keypoints(3, scale=2.0))
     write_pairs_csv(tmp_path / "fasion-pairs-test.csv", [(names[0], names[1])])

@@ -104,8 +104,7 @@ def test_out_of_frame_and_hidden_joints_are_invisible():
 
 def test_left_and_right_follow_the_joint_names():
     """In a front view the person's right is on the image's left, for every joint pair."""
-    pairs = [(K.JOINTS.index("right_" + n), K.JOINTS.index("left_" + n))
-             for n in ("shoulder", "elbow", "hip", "knee", "eye", "ear")]  # fmt: skip
+    pairs = [(K.JOINTS.index("right_" + n), K.JOINTS.index("left_" + n)) for n in ("shoulder", "elbow", "hip", "knee", "eye", "ear")]
     poses = [S.sample_pose(S.factor_seed("val", "pose", i)) for i in range(200)]
     front = [p for p in poses if np.cos(p.yaw) > 0.9 and np.cos(p.head_yaw) > 0.9]
     assert len(front) > 10
@@ -122,9 +121,13 @@ def test_flip_agrees_with_the_flipped_geometry():
         np.testing.assert_allclose(flipped.flip().joints, p.joints, atol=1e-4)
         # A left-right symmetric look renders to the mirror image (up to rasterisation ties).
         plain = dataclasses.replace(
-            a, bag="none", logo="none", hair_style="short",
-            upper=dataclasses.replace(a.upper, pattern="plain"), lower=dataclasses.replace(a.lower, pattern="plain"),
-        )  # fmt: skip
+            a,
+            bag="none",
+            logo="none",
+            hair_style="short",
+            upper=dataclasses.replace(a.upper, pattern="plain"),
+            lower=dataclasses.replace(a.lower, pattern="plain"),
+        )
         one, two = S.render(plain, b, p), S.render(plain, b, flipped)
         mirrored = K.flip_image(one.mask)
         iou = (mirrored & two.mask).sum() / (mirrored | two.mask).sum()
@@ -145,8 +148,10 @@ def test_splits_never_share_a_seed():
             assert hi < lo
     train = S.SyntheticPeople(split="train", identities=5)
     test = S.SyntheticPeople(split="test", identities=5)
-    seeds = {split: {k: {ds[i][k] for i in range(6)} for k in ("appearance_seed", "background_seed", "pose_seed")}
-             for split, ds in (("train", train), ("test", test))}  # fmt: skip
+    seeds = {
+        split: {k: {ds[i][k] for i in range(6)} for k in ("appearance_seed", "background_seed", "pose_seed")}
+        for split, ds in (("train", train), ("test", test))
+    }
     for k in seeds["train"]:
         assert not seeds["train"][k] & seeds["test"][k]
 
@@ -213,8 +218,23 @@ def test_render_synthetic_folder(tmp_path):
     from dpg.data.annotations import read_annotation_csv, read_pairs_csv
 
     out = tmp_path / "synth"
-    code = main(["render-synthetic", "--out", str(out), "--identities", "3", "--per-identity", "2",
-                 "--test-identities", "2", "--test-per-identity", "2", "--query-per-identity", "1"])  # fmt: skip
+    code = main(
+        [
+            "render-synthetic",
+            "--out",
+            str(out),
+            "--identities",
+            "3",
+            "--per-identity",
+            "2",
+            "--test-identities",
+            "2",
+            "--test-per-identity",
+            "2",
+            "--query-per-identity",
+            "1",
+        ]
+    )
     assert code == 0
     name = re.compile(r"^(\d{4})_c([1-6])s([1-6])_(\d{6})_01\.jpg$")
     train = sorted(os.listdir(out / "bounding_box_train"))

@@ -72,7 +72,12 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     assert stage1.main(args + ["--out", str(full)]) == 0
     part = tmp_path / "part"
     # the first run stops after its step-3 checkpoint, as if killed there; the second resumes
-    assert stage1.main(TINY + ["--set", "stage1.steps=3", "--set", "run.checkpoint_every=3", "--set", "stage1.adv_start=2", "--out", str(part)]) == 0
+    assert (
+        stage1.main(
+            TINY + ["--set", "stage1.steps=3", "--set", "run.checkpoint_every=3", "--set", "stage1.adv_start=2", "--out", str(part)]
+        )
+        == 0
+    )
     assert stage1.main(args + ["--out", str(part)]) == 0
     a, b = load_file(str(full / "stage1.safetensors")), load_file(str(part / "stage1.safetensors"))
     assert a.keys() == b.keys()
@@ -86,6 +91,7 @@ def test_nan_loss_stops_with_the_step_named_and_keeps_the_last_checkpoint(tmp_pa
     def poisoned(*args, **kw):
         stats = real(*args, **kw)
         return {**stats, "l1": float("nan")} if args[6] == 7 else stats  # index 7: the 8th step, numbered from 1 as the log does
+
     monkeypatch.setattr(stage1, "stage1_step", poisoned)
     rc = stage1.main(TINY + ["--set", "run.checkpoint_every=5", "--out", str(tmp_path / "r")])
     assert rc == 1
@@ -146,8 +152,11 @@ def test_stage2_warm_start_trains_only_the_named_factors(trained, tmp_path, caps
     from safetensors.torch import save_file as save
 
     s1 = {k: v for k, v in a.items() if k.startswith("stage1.")}
-    save(s1, str(tmp_path / "s1.safetensors"), metadata={**{k: v for k, v in read_metadata(model).items()
-         if k in ("format", "config")}, "stages": "stage1", "steps": "77"})  # fmt: skip
+    save(
+        s1,
+        str(tmp_path / "s1.safetensors"),
+        metadata={**{k: v for k, v in read_metadata(model).items() if k in ("format", "config")}, "stages": "stage1", "steps": "77"},
+    )
     other = ["--init", str(tmp_path / "s1.safetensors")] + args
     assert stage2.main(TINY + other + ["--out", str(tmp_path / "s1run")]) == 0
     assert read_metadata(str(tmp_path / "s1run" / "model.safetensors"))["stage1_steps"] == "77"
@@ -160,8 +169,24 @@ def test_stage2_warm_start_trains_only_the_named_factors(trained, tmp_path, caps
 
 def test_torchrun_two_cpu_processes_with_gloo(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
-           "-m", "train.stage1", *TINY, "--set", "stage1.steps=4", "--set", "run.checkpoint_every=2", "--out", str(tmp_path / "ddp")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29531",
+        "-m",
+        "train.stage1",
+        *TINY,
+        "--set",
+        "stage1.steps=4",
+        "--set",
+        "run.checkpoint_every=2",
+        "--out",
+        str(tmp_path / "ddp"),
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert (tmp_path / "ddp" / "stage1.safetensors").exists()

@@ -25,6 +25,7 @@ from dpg.baselines.dcgan import dcgan_step
 from dpg.baselines.vae import vae_step
 from dpg.checkpoint import config_json
 from dpg.config import override
+from dpg.data.sources import stage1_dataset
 from train.common import (
     Dist,
     Diverged,
@@ -39,7 +40,6 @@ from train.common import (
     to_device,
     user_errors,
 )
-from dpg.data.sources import stage1_dataset
 
 
 class Images(torch.utils.data.Dataset):

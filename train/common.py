@@ -397,8 +397,10 @@ def init_from(model, path: str | None, stages, restart: tuple[str, ...] = ()) ->
         mine = model.cfg.mapping
         kept = replace(saved.mapping, **{f"{f}_hidden": getattr(mine, f"{f}_hidden") for f in restart})
         if kept != mine:
-            raise UserError(f"{path} has stage-II mappings of another config (preset {saved.name}); use --preset "
-                            f"{saved.name}, or --restart the factors whose width you change")  # fmt: skip
+            raise UserError(
+                f"{path} has stage-II mappings of another config (preset {saved.name}); use --preset "
+                f"{saved.name}, or --restart the factors whose width you change"
+            )
     skip = tuple(f"stage2.{part}.{f}." for f in restart for part in ("mappings", "critics"))
     checkpoint.load_stages(model, path, stages, skip)
 

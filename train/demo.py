@@ -39,13 +39,13 @@ def data_fact(root: str, base: str | None) -> str:
     info = read_info(root)
     what = root
     if info and info.get("counts"):
-        what = ", ".join(f"{os.path.basename(os.path.normpath(src))} ({c.get('train', 0):,} training crops)"
-                         for src, c in info["counts"].items())  # fmt: skip
+        what = ", ".join(
+            f"{os.path.basename(os.path.normpath(src))} ({c.get('train', 0):,} training crops)" for src, c in info["counts"].items()
+        )
     return f"real people: {what}" + (f"; warm start from {os.path.basename(base)}" if base else "")
 
 
-def export_facts(out: Path, stages: list[str], base: str | None, stage2_meta: dict, real_poses: bool,
-                 data: str | None = None) -> dict:  # fmt: skip
+def export_facts(out: Path, stages: list[str], base: str | None, stage2_meta: dict, real_poses: bool, data: str | None = None) -> dict:
     """The training facts of the exported model: the steps each stage really ran, read from
     each stage's output header. With ``base`` (``--from``), stage II's header already holds
     ``base``'s facts plus its own steps per factor (``stage2_<factor>_extra_steps``, see
@@ -72,9 +72,13 @@ def main(argv=None) -> int:
     p.add_argument("--keypoints", action="append", default=[], help="real pose CSV(s) for the pose factor")
     p.add_argument("--procedural", type=int, default=20000)
     p.add_argument("--device", default=None)
-    p.add_argument("--data", default=None, metavar="ROOT",
-                   help="real people for stage I and the stage-II embeddings: a prepared folder (dpg prepare) or a "
-                   "Market-1501 root (default: procedural people)")
+    p.add_argument(
+        "--data",
+        default=None,
+        metavar="ROOT",
+        help="real people for stage I and the stage-II embeddings: a prepared folder (dpg prepare) or a "
+        "Market-1501 root (default: procedural people)",
+    )
     p.add_argument("--stages", default="pose_ae,stage1,stage2,export")
     p.add_argument("--export", default="assets/dpg-demo.safetensors")
     p.add_argument("--minutes", default="0,0,0", help="wall-clock budgets of pose_ae,stage1,stage2 (0 = none)")
@@ -122,8 +126,9 @@ def main(argv=None) -> int:
             init += ["--factors", args.factors]
         if args.restart:
             init += ["--restart", args.restart]
-        rc = stage2.main(common + data + budget["stage2"] + init + kp + ["--procedural", str(args.procedural),
-                                                                        "--out", str(out / "stage2")])  # fmt: skip
+        rc = stage2.main(
+            common + data + budget["stage2"] + init + kp + ["--procedural", str(args.procedural), "--out", str(out / "stage2")]
+        )
         if rc:
             return rc
         print(f"[demo] stage II done after {time.time() - t0:.0f}s", flush=True)

@@ -62,13 +62,24 @@ SHARED = os.environ.get("DPG_SHARED_DATA", str(HERE.parent.parent / "shared" / "
 # (PETA attribute, name on the page). Personal attributes (sex, age) are left out on purpose:
 # a slider that changes someone's apparent sex or age is not an edit of their clothes.
 FG_CANDIDATES = (
-    ("upperBodyRed", "red top"), ("upperBodyWhite", "white top"), ("upperBodyBlack", "black top"),
-    ("upperBodyBlue", "blue top"), ("upperBodyGrey", "grey top"), ("upperBodyShortSleeve", "short sleeves"),
-    ("upperBodyJacket", "jacket"), ("lowerBodyJeans", "jeans"), ("lowerBodyShorts", "shorts"),
-    ("lowerBodyShortSkirt", "skirt"), ("lowerBodyBlack", "black trousers"), ("lowerBodyBlue", "blue trousers"),
-    ("lowerBodyGrey", "grey trousers"), ("hairLong", "long hair"), ("carryingBackpack", "backpack"),
-    ("carryingMessengerBag", "shoulder bag"), ("footwearWhite", "white shoes"),
-)  # fmt: skip
+    ("upperBodyRed", "red top"),
+    ("upperBodyWhite", "white top"),
+    ("upperBodyBlack", "black top"),
+    ("upperBodyBlue", "blue top"),
+    ("upperBodyGrey", "grey top"),
+    ("upperBodyShortSleeve", "short sleeves"),
+    ("upperBodyJacket", "jacket"),
+    ("lowerBodyJeans", "jeans"),
+    ("lowerBodyShorts", "shorts"),
+    ("lowerBodyShortSkirt", "skirt"),
+    ("lowerBodyBlack", "black trousers"),
+    ("lowerBodyBlue", "blue trousers"),
+    ("lowerBodyGrey", "grey trousers"),
+    ("hairLong", "long hair"),
+    ("carryingBackpack", "backpack"),
+    ("carryingMessengerBag", "shoulder bag"),
+    ("footwearWhite", "white shoes"),
+)
 # (measure of dpg.directions, name on the page)
 BG_CANDIDATES = (("brightness", "brighter background"), ("greenness", "greener background"), ("warmth", "warmer light"))
 POSE_CANDIDATES = (("stride", "wider stride"), ("facing_away", "facing away"), ("arms_out", "arms out"))
@@ -175,8 +186,14 @@ def main(argv=None) -> int:
     p.add_argument("--peta", default=os.path.join(SHARED, "real", "peta"), help="PETA's root (subset folders with Label.txt)")
     p.add_argument("--out", default=None, help="output .safetensors (default: beside the checkpoint, <stem>-directions)")
     p.add_argument("--n", type=int, default=6000, help="training crops to encode (default 6000)")
-    p.add_argument("--per-factor", type=int, nargs=3, default=(6, 3, 3), metavar=("FG", "BG", "POSE"),
-                   help="most named directions kept per factor (default 6 3 3)")  # fmt: skip
+    p.add_argument(
+        "--per-factor",
+        type=int,
+        nargs=3,
+        default=(6, 3, 3),
+        metavar=("FG", "BG", "POSE"),
+        help="most named directions kept per factor (default 6 3 3)",
+    )
     p.add_argument("--min-auc", type=float, default=0.65, help="least held-out AUC to keep a direction (default 0.65)")
     p.add_argument("--max-cos", type=float, default=0.7, help="most |cos| to a kept direction of the factor (default 0.7)")
     p.add_argument("--cache", default="/tmp/dpg-directions-cache", help="where encoded crops are cached")
@@ -210,14 +227,30 @@ def main(argv=None) -> int:
     # the pose from every training row's keypoints (no images needed)
     pose_names, kps = read_annotation_csv(os.path.join(args.data, "market-annotation-train.csv"))
     with torch.no_grad():
-        codes = torch.cat([gen.model.encode_pose(torch.as_tensor(kps[i : i + 1024], device=gen.device)).cpu()
-                           for i in range(0, len(kps), 1024)]).numpy()  # fmt: skip
+        codes = torch.cat(
+            [gen.model.encode_pose(torch.as_tensor(kps[i : i + 1024], device=gen.device)).cpu() for i in range(0, len(kps), 1024)]
+        ).numpy()
     pm = pose_measures(kps, gen.height)
-    y = np.stack([np.where(np.isfinite(pm[m]), pm[m], -1).astype(np.int8) if m in BINARY_MEASURES else tercile_labels(pm[m])
-                  for m, _ in POSE_CANDIDATES], 1)  # fmt: skip
+    y = np.stack(
+        [
+            np.where(np.isfinite(pm[m]), pm[m], -1).astype(np.int8) if m in BINARY_MEASURES else tercile_labels(pm[m])
+            for m, _ in POSE_CANDIDATES
+        ],
+        1,
+    )
     sources = [f"keypoints {m}" + ("" if m in BINARY_MEASURES else ", top vs bottom third") for m, _ in POSE_CANDIDATES]
-    kept += choose("pose", codes, y, POSE_CANDIDATES, sources, identity_half(pose_names), source_sets(args.data, pose_names),
-                   args.per_factor[2], args.min_auc, args.max_cos)  # fmt: skip
+    kept += choose(
+        "pose",
+        codes,
+        y,
+        POSE_CANDIDATES,
+        sources,
+        identity_half(pose_names),
+        source_sets(args.data, pose_names),
+        args.per_factor[2],
+        args.min_auc,
+        args.max_cos,
+    )
 
     save_directions(out, kept, ckid)
     print(f"# wrote {len(kept)} directions to {out} in {time.time() - t0:.0f} s: " + ", ".join(f"{d.factor}:{d.name}" for d in kept))

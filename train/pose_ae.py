@@ -14,11 +14,11 @@ import sys
 import torch
 
 from dpg.checkpoint import config_json
+from dpg.data.sources import pose_keypoints
 from dpg.keypoints import flip_keypoints, pose_vector
 from dpg.model import DisentangledPersonModel
 from dpg.training import pose_ae_step
-from train.common import Diverged, Dist, Run, StepSampler, lr_at, parser, resolve_config, set_lr, user_errors
-from dpg.data.sources import pose_keypoints
+from train.common import Dist, Diverged, Run, StepSampler, lr_at, parser, resolve_config, set_lr, user_errors
 
 
 @user_errors

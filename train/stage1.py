@@ -18,14 +18,26 @@ import torch
 from torchvision.utils import save_image
 
 from dpg.checkpoint import config_json
+from dpg.data.sources import stage1_dataset
 from dpg.discriminator import ImageDiscriminator
 from dpg.model import DisentangledPersonModel
 from dpg.training import stage1_step
 from train.common import (
-    Diverged, Dist, Run, StepSampler, init_from, kept_init_facts, loader, lr_at, parser, resolve_config, set_lr, stage_steps,
-    to_device, user_errors,
-)  # fmt: skip
-from dpg.data.sources import stage1_dataset
+    Dist,
+    Diverged,
+    Run,
+    StepSampler,
+    init_from,
+    kept_init_facts,
+    loader,
+    lr_at,
+    parser,
+    resolve_config,
+    set_lr,
+    stage_steps,
+    to_device,
+    user_errors,
+)
 
 
 @torch.no_grad()
@@ -51,8 +63,9 @@ def _start_steps(meta: dict) -> dict:
 def main(argv=None) -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--poses", default=None, help="annotation CSV of real poses: half the procedural people take them")
-    p.add_argument("--init", default=None, metavar="PATH",
-                   help="start from this checkpoint's stage I (a warm start; the discriminator starts afresh)")
+    p.add_argument(
+        "--init", default=None, metavar="PATH", help="start from this checkpoint's stage I (a warm start; the discriminator starts afresh)"
+    )
     args = p.parse_args(argv)
     cfg = resolve_config(args)
     if args.dry_run:

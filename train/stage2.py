@@ -32,15 +32,28 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from dpg.checkpoint import config_json, read_metadata
+from dpg.data.sources import flip_batch, pose_keypoints, stage1_dataset
 from dpg.errors import UserError
 from dpg.keypoints import flip_keypoints
 from dpg.model import DisentangledPersonModel
 from dpg.training import critic_step, mapping_step
 from train.common import (
-    Diverged, Dist, Run, StepSampler, init_from, kept_init_facts, loader, lr_at, parser, resolve_config, set_lr, stage_steps,
-    step_generator, to_device, user_errors,
-)  # fmt: skip
-from dpg.data.sources import flip_batch, pose_keypoints, stage1_dataset
+    Dist,
+    Diverged,
+    Run,
+    StepSampler,
+    init_from,
+    kept_init_facts,
+    loader,
+    lr_at,
+    parser,
+    resolve_config,
+    set_lr,
+    stage_steps,
+    step_generator,
+    to_device,
+    user_errors,
+)
 
 
 @torch.no_grad()
@@ -106,12 +119,17 @@ def main(argv=None) -> int:
     p.add_argument("--init", action="append", default=[], help="checkpoint(s) holding stage1 and pose_ae")
     p.add_argument("--keypoints", action="append", default=[], help="annotation CSV of real poses (repeatable)")
     p.add_argument("--procedural", type=int, default=20000, help="procedural poses for the pose factor")
-    p.add_argument("--init-stage2", default=None, metavar="PATH",
-                   help="start the mappings and critics from this checkpoint's stage II (a warm start)")
+    p.add_argument(
+        "--init-stage2", default=None, metavar="PATH", help="start the mappings and critics from this checkpoint's stage II (a warm start)"
+    )
     p.add_argument("--factors", default=None, help="comma-separated factors to train (default: all of the model's)")
-    p.add_argument("--restart", default=None, metavar="FACTORS",
-                   help="with --init-stage2: these factors start from scratch (their width may change, e.g. "
-                        "--set mapping.pose_hidden=512); the others are loaded")  # fmt: skip
+    p.add_argument(
+        "--restart",
+        default=None,
+        metavar="FACTORS",
+        help="with --init-stage2: these factors start from scratch (their width may change, e.g. "
+        "--set mapping.pose_hidden=512); the others are loaded",
+    )
     args = p.parse_args(argv)
     cfg = resolve_config(args)
     if args.dry_run:
@@ -149,8 +167,16 @@ def main(argv=None) -> int:
     # the cache is reused only for the same data and encoders: other --keypoints, --procedural,
     # or --init weights (a retrained stage I or pose auto-encoder) re-encode
     encoders = [(str(p), os.path.getsize(p), os.path.getmtime(p)) for p in args.init]
-    source = json.dumps({"data": args.data, "keypoints": args.keypoints, "procedural": args.procedural, "init": encoders,
-                         "samples": cfg.stage2.embedding_samples, "seed": cfg.run.seed})  # fmt: skip
+    source = json.dumps(
+        {
+            "data": args.data,
+            "keypoints": args.keypoints,
+            "procedural": args.procedural,
+            "init": encoders,
+            "samples": cfg.stage2.embedding_samples,
+            "seed": cfg.run.seed,
+        }
+    )
     emb = {}
     if cache.exists() and not args.fresh:
         with safe_open(str(cache), "pt") as f:

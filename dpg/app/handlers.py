@@ -24,10 +24,10 @@ from dpg.app.session import (
     MAX_SEED,
     SLIDERS,
     Session,
+    changed_factors,
     check_amounts,
     check_factor,
     check_factor_list,
-    changed_factors,
     check_seed,
     encoding,
     factors,
@@ -48,6 +48,7 @@ INVERT_HOPS = 0
 
 # A person standing upright, facing the camera, as fractions of (width, height): where a joint
 # the pose lacks appears when it is switched on (fitted to the joints the pose has).
+# fmt: off
 TEMPLATE = np.array([
     (0.50, 0.12), (0.50, 0.22),                    # nose, neck
     (0.33, 0.23), (0.29, 0.38), (0.28, 0.52),      # right shoulder, elbow, wrist (image left)
@@ -55,7 +56,8 @@ TEMPLATE = np.array([
     (0.41, 0.52), (0.40, 0.70), (0.40, 0.88),      # right hip, knee, ankle
     (0.59, 0.52), (0.60, 0.70), (0.60, 0.88),      # left hip, knee, ankle
     (0.46, 0.10), (0.54, 0.10), (0.42, 0.11), (0.58, 0.11),  # right eye, left eye, right ear, left ear
-], np.float32)  # fmt: skip
+], np.float32)
+# fmt: on
 # (right, left) joints whose order across the image tells front from back: shoulders,
 # elbows, wrists, hips, knees, ankles, eyes, ears.
 MIRROR_PAIRS = ((2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13), (14, 15), (16, 17))
@@ -335,8 +337,10 @@ def pose_note(keypoints) -> str:
     kp = model_keypoints(keypoints)
     nose, wrists = kp[0], kp[[4, 7]]
     if nose[2] and any(w[2] and w[1] < nose[1] - 2 for w in wrists):
-        return ("A wrist above the head: almost no one the model learnt from raises their arms (0.1% of "
-                "Market-1501's poses), so it draws such arms short or not at all.")
+        return (
+            "A wrist above the head: almost no one the model learnt from raises their arms (0.1% of "
+            "Market-1501's poses), so it draws such arms short or not at all."
+        )
     return ""
 
 
@@ -455,4 +459,3 @@ def describe_residual(residual: dict) -> str:
     """How well the photos were inverted, for the page."""
     parts = [f"{FACTOR_LABELS[f]} {100 * r:.0f}%" for f, r in residual.items()]
     return "Inversion residual (relative error of the embedding, worse of the two photos): " + ", ".join(parts)
-

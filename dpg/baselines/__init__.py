@@ -57,8 +57,10 @@ def load_weights(net: torch.nn.Module, path) -> None:
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
     if missing or unexpected or wrong:
-        raise UserError(f"{path} does not match this baseline (missing {missing[:3]}, unexpected {unexpected[:3]}, "
-                        f"wrong shape {wrong[:3]}): was it written with another preset?")  # fmt: skip
+        raise UserError(
+            f"{path} does not match this baseline (missing {missing[:3]}, unexpected {unexpected[:3]}, "
+            f"wrong shape {wrong[:3]}): was it written with another preset?"
+        )
     net.load_state_dict(state)
 
 

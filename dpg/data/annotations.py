@@ -55,9 +55,7 @@ def _parse_coords(text: str, where: str, what: str, limit: int) -> list[int]:
     return values
 
 
-def read_annotation_csv(
-    path: str | os.PathLike, image_size: tuple[int, int] | None = None
-) -> tuple[list[str], np.ndarray]:
+def read_annotation_csv(path: str | os.PathLike, image_size: tuple[int, int] | None = None) -> tuple[list[str], np.ndarray]:
     """Read a community annotation CSV.
 
     Args:

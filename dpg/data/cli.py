@@ -56,18 +56,23 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (its image folders must be empty)")
     p.add_argument("--identities", type=int, required=True, metavar="N", help="training identities")
     p.add_argument("--per-identity", type=int, required=True, metavar="M", help="training images per identity")
-    p.add_argument("--test-identities", type=int, default=0, metavar="K",
-                   help="held-out identities for bounding_box_test/ and query/ (default 0: none)")
-    p.add_argument("--test-per-identity", type=int, metavar="M",
-                   help="gallery images per test identity (default: --per-identity)")
-    p.add_argument("--query-per-identity", type=int, default=2, metavar="Q",
-                   help="query images per test identity (default 2)")
-    p.add_argument("--style", choices=("market", "studio"), default="market",
-                   help="street pedestrians (default) or the DeepFashion-like studio setting")
-    p.add_argument("--size", type=_size, metavar="HxW",
-                   help="image size (default 128x64 for market, 256x256 for studio)")
-    p.add_argument("--poses", metavar="CSV",
-                   help="real training poses: a community annotation CSV at the image size (default: procedural)")
+    p.add_argument(
+        "--test-identities",
+        type=int,
+        default=0,
+        metavar="K",
+        help="held-out identities for bounding_box_test/ and query/ (default 0: none)",
+    )
+    p.add_argument("--test-per-identity", type=int, metavar="M", help="gallery images per test identity (default: --per-identity)")
+    p.add_argument("--query-per-identity", type=int, default=2, metavar="Q", help="query images per test identity (default 2)")
+    p.add_argument(
+        "--style",
+        choices=("market", "studio"),
+        default="market",
+        help="street pedestrians (default) or the DeepFashion-like studio setting",
+    )
+    p.add_argument("--size", type=_size, metavar="HxW", help="image size (default 128x64 for market, 256x256 for studio)")
+    p.add_argument("--poses", metavar="CSV", help="real training poses: a community annotation CSV at the image size (default: procedural)")
     p.add_argument("--test-poses", metavar="CSV", help="real held-out poses for the test split (default: procedural)")
     p.add_argument("--seed", type=seed, default=0, help="base seed (default 0)")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
@@ -84,9 +89,13 @@ def register(subparsers) -> None:
     r.add_argument("sources", nargs="+", metavar="SRC", help="folders of photos (read recursively)")
     r.add_argument("--out", required=True, metavar="ROOT", help="the prepared folder")
     r.add_argument("--size", type=_size, default=(128, 64), metavar="HxW", help="crop size (default 128x64)")
-    r.add_argument("--ids", default=None, metavar="REGEX|FILE",
-                   help="identity per photo: a regex over the file name (first group), or a CSV of name,identity "
-                   "(default: the name's first '_'-separated field)")
+    r.add_argument(
+        "--ids",
+        default=None,
+        metavar="REGEX|FILE",
+        help="identity per photo: a regex over the file name (first group), or a CSV of name,identity "
+        "(default: the name's first '_'-separated field)",
+    )
     r.add_argument("--test-fraction", type=float, default=0.1, help="held-out fraction of identities (default 0.1)")
     r.add_argument("--seed", type=seed, default=0, help="seed of the train/test split (default 0)")
     r.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
@@ -99,8 +108,7 @@ def register(subparsers) -> None:
         "background, pose, real pose), plus a row of the 256x256 studio setting.",
     )
     q.add_argument("--out", required=True, metavar="PNG", help="output image")
-    q.add_argument("--poses", metavar="CSV",
-                   help="real poses for the 'real pose' row (a 128x64 community annotation CSV)")
+    q.add_argument("--poses", metavar="CSV", help="real poses for the 'real pose' row (a 128x64 community annotation CSV)")
     q.add_argument("--columns", type=int, default=8, help="people per row (default 8)")
     q.add_argument("--seed", type=seed, default=3, help="seed of the fixed factors (default 3, a front view)")
     q.add_argument("--zoom", type=int, default=2, help="integer upscaling for display (default 2)")

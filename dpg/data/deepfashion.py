@@ -59,9 +59,7 @@ def parse_deepfashion_name(name: str) -> DeepFashionName:
     ``UserError`` if the name does not have that form."""
     match = _NAME.match(os.path.basename(name))
     if match is None:
-        raise UserError(
-            f"{name!r} is not a DeepFashion pose-transfer file name (fasion<MEN|WOMEN><Category>id<8+2 digits>_<view>.jpg)"
-        )
+        raise UserError(f"{name!r} is not a DeepFashion pose-transfer file name (fasion<MEN|WOMEN><Category>id<8+2 digits>_<view>.jpg)")
     gender, category, item, outfit, _, view = match.groups()
     return DeepFashionName(gender, category, int(item), int(outfit), view)
 
@@ -127,9 +125,7 @@ class DeepFashionPairDataset(PairDataset):
         flip_prob: float = 0.0,
         missing: str = "error",
     ):
-        images = DeepFashionDataset(
-            root, split, image_dir=image_dir, annotation_csv=annotation_csv, flip_prob=flip_prob, missing=missing
-        )
+        images = DeepFashionDataset(root, split, image_dir=image_dir, annotation_csv=annotation_csv, flip_prob=flip_prob, missing=missing)
         default = os.path.join(root, f"fasion-pairs-{split}.csv")
         pairs, source = pairs_for_split(images, split, default, pairs_csv)
         super().__init__(images, pairs, source=source, missing=missing)

@@ -91,9 +91,7 @@ def is_distractor(name: str) -> bool:
     return parse_market_name(name).person == DISTRACTOR_ID
 
 
-def reid_gallery_mask(
-    query_id: int, query_camera: int, gallery_ids: np.ndarray, gallery_cameras: np.ndarray
-) -> np.ndarray:
+def reid_gallery_mask(query_id: int, query_camera: int, gallery_ids: np.ndarray, gallery_cameras: np.ndarray) -> np.ndarray:
     """The Market-1501 protocol's gallery for one query: bool ``[G]``, True where a gallery
     image takes part in the ranking.
 
@@ -183,9 +181,7 @@ class MarketPairDataset(PairDataset):
         flip_prob: float = 0.0,
         missing: str = "error",
     ):
-        images = MarketDataset(
-            root, split, image_dir=image_dir, annotation_csv=annotation_csv, flip_prob=flip_prob, missing=missing
-        )
+        images = MarketDataset(root, split, image_dir=image_dir, annotation_csv=annotation_csv, flip_prob=flip_prob, missing=missing)
         default = os.path.join(root, f"market-pairs-{split}.csv")
         pairs, source = pairs_for_split(images, split, default, pairs_csv)
         super().__init__(images, pairs, source=source, missing=missing)

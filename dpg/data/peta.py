@@ -13,10 +13,20 @@ import numpy as np
 
 # The clothing attributes the probes read (colours and kinds of garment), each a binary label.
 CLOTHING = (
-    "upperBodyBlack", "upperBodyWhite", "upperBodyGrey", "upperBodyBlue", "upperBodyRed", "upperBodyBrown",
-    "upperBodyShortSleeve", "upperBodyJacket",
-    "lowerBodyBlack", "lowerBodyBlue", "lowerBodyGrey", "lowerBodyJeans", "lowerBodyShorts",
-)  # fmt: skip
+    "upperBodyBlack",
+    "upperBodyWhite",
+    "upperBodyGrey",
+    "upperBodyBlue",
+    "upperBodyRed",
+    "upperBodyBrown",
+    "upperBodyShortSleeve",
+    "upperBodyJacket",
+    "lowerBodyBlack",
+    "lowerBodyBlue",
+    "lowerBodyGrey",
+    "lowerBodyJeans",
+    "lowerBodyShorts",
+)
 
 
 def _key(label: str) -> str:

@@ -148,8 +148,7 @@ def plan(sources: list[str], ids: str | None = None, test_fraction: float = 0.1,
     out = []
     for p in photos:
         frames[p.label] += 1
-        out.append(Photo(p.path, p.source, p.label, number[p.label], frames[p.label] - 1,
-                         "test" if p.label in test else "train"))  # fmt: skip
+        out.append(Photo(p.path, p.source, p.label, number[p.label], frames[p.label] - 1, "test" if p.label in test else "train"))
     return out
 
 
@@ -249,8 +248,13 @@ def prepare(
     if root.exists() and not root.is_dir():
         raise UserError(f"--out {out} is a file; give a folder")
     info_path = root / "prepare.json"
-    info = {"size": [h, w], "sources": [os.path.abspath(s) for s in sources], "ids": ids or DEFAULT_IDS,
-            "test_fraction": test_fraction, "seed": seed}  # fmt: skip
+    info = {
+        "size": [h, w],
+        "sources": [os.path.abspath(s) for s in sources],
+        "ids": ids or DEFAULT_IDS,
+        "test_fraction": test_fraction,
+        "seed": seed,
+    }
     if info_path.exists():
         old = json.loads(info_path.read_text())
         if {k: old.get(k) for k in info} != info:
@@ -330,4 +334,3 @@ def read_info(root: str | os.PathLike) -> dict | None:
     """A prepared folder's ``prepare.json``, or None for any other folder."""
     path = Path(root) / "prepare.json"
     return json.loads(path.read_text()) if path.is_file() else None
-

@@ -14,7 +14,6 @@ from dpg import keypoints as K
 from dpg.config import Config
 from dpg.errors import UserError
 
-
 UNBOUNDED = 2**40  # the renderer's epoch length: every index is a new person
 
 
@@ -49,8 +48,14 @@ def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None 
         split = "train" if split == "train" else "val"
         people = SyntheticPeople(UNBOUNDED, split=split, style=style, size=(m.height, m.width), seed=cfg.run.seed)
         if poses and split == "train":
-            real = SyntheticPeople(UNBOUNDED, split=split, style=style, size=(m.height, m.width), seed=cfg.run.seed + 1,
-                                   poses=load_poses(poses, (m.height, m.width)))  # fmt: skip
+            real = SyntheticPeople(
+                UNBOUNDED,
+                split=split,
+                style=style,
+                size=(m.height, m.width),
+                seed=cfg.run.seed + 1,
+                poses=load_poses(poses, (m.height, m.width)),
+            )
             people = Interleave(people, real)
         return WithGeometry(people, m.height, m.width, m.mask_radius)
     if not os.path.isdir(root):
@@ -65,8 +70,10 @@ def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None 
 
         size = tuple(info["size"])
         if size != (m.height, m.width):
-            raise UserError(f"--data {root} was prepared at {size[0]}x{size[1]} but the preset's model is "
-                            f"{m.height}x{m.width}; prepare it with --size {m.height}x{m.width} or pick a preset of that size")
+            raise UserError(
+                f"--data {root} was prepared at {size[0]}x{size[1]} but the preset's model is "
+                f"{m.height}x{m.width}; prepare it with --size {m.height}x{m.width} or pick a preset of that size"
+            )
         return MarketDataset(root, real, flip_prob=flip, size=size)
     if (m.height, m.width) == (128, 64):
         from dpg.data.market import MarketDataset
@@ -76,8 +83,10 @@ def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None 
         from dpg.data.deepfashion import DeepFashionDataset
 
         return DeepFashionDataset(root, real, flip_prob=flip)
-    raise UserError(f"no real dataset has images of {m.height}x{m.width}: --data reads Market-1501 at 128x64 or "
-                    "DeepFashion at 256x256; pick a preset of that size (or leave out --data for procedural people)")
+    raise UserError(
+        f"no real dataset has images of {m.height}x{m.width}: --data reads Market-1501 at 128x64 or "
+        "DeepFashion at 256x256; pick a preset of that size (or leave out --data for procedural people)"
+    )
 
 
 def pose_keypoints(cfg: Config, csvs: list[str], procedural: int, split: str) -> torch.Tensor:

@@ -50,10 +50,23 @@ from dpg.data.synthetic_pose import Pose, pose_from_keypoints, sample_pose
 from dpg.data.synthetic_scene import Background, render_background, sample_background
 
 __all__ = [
-    "Appearance", "Background", "Pose", "Rendering", "SyntheticPeople", "CountingSampler",
-    "sample_appearance", "sample_background", "sample_pose", "pose_from_keypoints", "render",
-    "factor_seed", "load_poses", "preview_grid", "SPLITS", "STYLE_SIZES",
-]  # fmt: skip
+    "Appearance",
+    "Background",
+    "Pose",
+    "Rendering",
+    "SyntheticPeople",
+    "CountingSampler",
+    "sample_appearance",
+    "sample_background",
+    "sample_pose",
+    "pose_from_keypoints",
+    "render",
+    "factor_seed",
+    "load_poses",
+    "preview_grid",
+    "SPLITS",
+    "STYLE_SIZES",
+]
 
 SPLITS = ("train", "val", "test")
 SEED_SPAN = 2**40  # seeds of split i lie in [i * SEED_SPAN, (i + 1) * SEED_SPAN)

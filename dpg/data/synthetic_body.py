@@ -40,7 +40,7 @@ from dpg.data.synthetic_pose import (
     RHIP,
     RKNE,
     RSHO,
-    RWRI,  # fmt: skip
+    RWRI,
     Pose,
 )
 
@@ -67,8 +67,9 @@ class _Canvas:
         if n > 1e-6:
             nx, ny = -dy / n, dx / n
             self.draw.polygon(
-                [(ax + nx * ra, ay + ny * ra), (bx + nx * rb, by + ny * rb),
-                 (bx - nx * rb, by - ny * rb), (ax - nx * ra, ay - ny * ra)], fill=label)  # fmt: skip
+                [(ax + nx * ra, ay + ny * ra), (bx + nx * rb, by + ny * rb), (bx - nx * rb, by - ny * rb), (ax - nx * ra, ay - ny * ra)],
+                fill=label,
+            )
         if caps[0]:
             self.ellipse(a, ra, ra, label)
         if caps[1]:
@@ -154,8 +155,7 @@ def _leg(b: _Body, right: bool) -> None:
         _shoe(b, heel, toe, shoe)
     c.capsule(hip, knee, b.r_thigh, b.r_knee, label)
     if app.lower.kind == "shorts":
-        c.capsule(hip, _lerp(hip, knee, 0.45), b.r_thigh + 0.007 * s, b.r_thigh + 0.005 * s,
-                  Part.R_SHORT if right else Part.L_SHORT)  # fmt: skip
+        c.capsule(hip, _lerp(hip, knee, 0.45), b.r_thigh + 0.007 * s, b.r_thigh + 0.005 * s, Part.R_SHORT if right else Part.L_SHORT)
 
 
 def _shoe(b: _Body, heel, toe, label: int) -> None:
@@ -169,9 +169,18 @@ def _pelvis(b: _Body) -> None:
     w_hip = b.width(0.09 + 0.03 * b.app.build)
     crotch = b.at(1.0)
     crotch = _add(crotch, b.axis, 0.07 * b.s)
-    b.c.polygon([b.at(0.78, -w_waist), b.at(1.0, -w_hip), _add(b.at(1.0, -w_hip), b.axis, 0.05 * b.s),
-                    crotch, _add(b.at(1.0, w_hip), b.axis, 0.05 * b.s), b.at(1.0, w_hip),
-                    b.at(0.78, w_waist)], Part.PELVIS)  # fmt: skip
+    b.c.polygon(
+        [
+            b.at(0.78, -w_waist),
+            b.at(1.0, -w_hip),
+            _add(b.at(1.0, -w_hip), b.axis, 0.05 * b.s),
+            crotch,
+            _add(b.at(1.0, w_hip), b.axis, 0.05 * b.s),
+            b.at(1.0, w_hip),
+            b.at(0.78, w_waist),
+        ],
+        Part.PELVIS,
+    )
 
 
 def _skirt(b: _Body) -> None:
@@ -190,8 +199,14 @@ def _skirt(b: _Body) -> None:
     w_hip = b.width(0.105 + 0.03 * app.build)
     left, right = min(xs) - flare, max(xs) + flare
     top = b.at(0.78)
-    pts = [b.at(0.78, -b.width(0.09 + 0.03 * app.build)), b.at(1.0, -w_hip), (left, hem_y),
-           (right, hem_y), b.at(1.0, w_hip), b.at(0.78, b.width(0.09 + 0.03 * app.build))]  # fmt: skip
+    pts = [
+        b.at(0.78, -b.width(0.09 + 0.03 * app.build)),
+        b.at(1.0, -w_hip),
+        (left, hem_y),
+        (right, hem_y),
+        b.at(1.0, w_hip),
+        b.at(0.78, b.width(0.09 + 0.03 * app.build)),
+    ]
     # Keep the polygon's winding consistent whichever way ``perp`` points.
     if pts[1][0] > pts[4][0]:
         pts[2], pts[3] = pts[3], pts[2]
@@ -215,8 +230,16 @@ def _torso(b: _Body) -> None:
     w_hip = b.width(0.095 + 0.03 * build) + extra
     hem = 1.1 if app.lower.kind != "dress" else 0.95
     # The shoulder line slopes from the neck down over the arm's top (the deltoid).
-    levels = ((-0.13, w_sho * 0.45), (-0.08, w_sho * 0.8), (0.0, w_sho), (0.08, w_sho),
-              (0.3, w_chest), (0.65, w_waist), (1.0, w_hip), (hem, w_hip))  # fmt: skip
+    levels = (
+        (-0.13, w_sho * 0.45),
+        (-0.08, w_sho * 0.8),
+        (0.0, w_sho),
+        (0.08, w_sho),
+        (0.3, w_chest),
+        (0.65, w_waist),
+        (1.0, w_hip),
+        (hem, w_hip),
+    )
     pts = [b.at(t, -w) for t, w in levels] + [b.at(t, w) for t, w in reversed(levels)]
     c.polygon(pts, Part.TORSO)
     facing = b.cy
@@ -274,14 +297,18 @@ def _arm(b: _Body, right: bool) -> None:
     u = _unit(elb, wri)
     c.capsule(wri, _add(wri, u, 0.045 * s), 0.021 * s, 0.018 * s, Part.R_HAND if right else Part.L_HAND)
     if app.upper.kind == "tshirt":
-        c.capsule(_lerp(sho, elb, 0.16), _lerp(sho, elb, 0.45), b.r_uarm + 0.004 * s, b.r_uarm + 0.004 * s,
-                  Part.R_SLEEVE if right else Part.L_SLEEVE)  # fmt: skip
+        c.capsule(
+            _lerp(sho, elb, 0.16),
+            _lerp(sho, elb, 0.45),
+            b.r_uarm + 0.004 * s,
+            b.r_uarm + 0.004 * s,
+            Part.R_SLEEVE if right else Part.L_SLEEVE,
+        )
     if app.bag == "handbag" and (app.bag_side < 0) == right:
         top = _add(wri, u, 0.035 * s)
         w, h = 0.05 * s, 0.085 * s
         c.line([_add(top, (-w * 0.5, 0.02 * s)), top, _add(top, (w * 0.5, 0.02 * s))], 0.008 * s, Part.STRAP)
-        c.polygon([_add(top, (-w, 0.02 * s)), _add(top, (w, 0.02 * s)),
-                   _add(top, (w * 1.1, h)), _add(top, (-w * 1.1, h))], Part.BAG)  # fmt: skip
+        c.polygon([_add(top, (-w, 0.02 * s)), _add(top, (w, 0.02 * s)), _add(top, (w * 1.1, h)), _add(top, (-w * 1.1, h))], Part.BAG)
 
 
 # ---- bags ----------------------------------------------------------------------------
@@ -325,9 +352,15 @@ def _hair_back(b: _Body) -> None:
     if b.app.hair_style == "long":
         back = -g * rx * 0.35  # the hair hangs behind the head, away from the face
         top, bottom = hc[1] - 0.02 * s, hc[1] + 0.2 * s
-        b.c.polygon([(hc[0] + back - rx * 1.05, top), (hc[0] + back + rx * 1.05, top),
-                     (hc[0] + back * 1.5 + rx * 1.15, bottom), (hc[0] + back * 1.5 - rx * 1.15, bottom)],
-                    Part.HAIR_BACK)  # fmt: skip
+        b.c.polygon(
+            [
+                (hc[0] + back - rx * 1.05, top),
+                (hc[0] + back + rx * 1.05, top),
+                (hc[0] + back * 1.5 + rx * 1.15, bottom),
+                (hc[0] + back * 1.5 - rx * 1.15, bottom),
+            ],
+            Part.HAIR_BACK,
+        )
     else:  # ponytail
         top = (hc[0] - g * rx * 0.85, hc[1] - 0.01 * s)
         b.c.capsule(top, (top[0] - g * 0.01 * s, hc[1] + 0.13 * s), 0.02 * s, 0.012 * s, Part.HAIR_BACK)
@@ -365,8 +398,7 @@ def _head_part(b: _Body) -> None:
     if style == "cap":  # crown over the top of the head, brim at the forehead
         c.ellipse((hc[0], hc[1] - 0.4 * ry), rx * 1.05, ry * 0.66, Part.HAT)
         top, bottom = hc[1] - 0.4 * ry, hc[1] - 0.28 * ry
-        c.polygon([(hc[0] - rx * 1.05, top), (hc[0] + rx * 1.05, top),
-                   (hc[0] + rx * 1.05, bottom), (hc[0] - rx * 1.05, bottom)], Part.HAT)  # fmt: skip
+        c.polygon([(hc[0] - rx * 1.05, top), (hc[0] + rx * 1.05, top), (hc[0] + rx * 1.05, bottom), (hc[0] - rx * 1.05, bottom)], Part.HAT)
         if f > -0.5:
             reach = 0.6 + 0.5 * max(f, 0.0) * (1 - abs(g))
             c.ellipse((hc[0] + g * 0.9 * rx, hc[1] - 0.3 * ry), rx * reach, 0.09 * ry, Part.BRIM)

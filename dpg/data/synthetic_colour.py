@@ -30,7 +30,12 @@ from dpg.data.synthetic_pose import NECK, Pose
 # Labels the shading treats as their host region: thin details would otherwise be all rim.
 _SHADING_GROUP = np.arange(LEVEL_STRIDE, dtype=np.uint8)
 _SHADING_GROUP[[Part.FOLD_UPPER, Part.FOLD_LOWER, Part.EYE, Part.MOUTH, Part.NECKLINE]] = (
-    Part.TORSO, Part.SKIRT, Part.FACE, Part.FACE, Part.NECK)
+    Part.TORSO,
+    Part.SKIRT,
+    Part.FACE,
+    Part.FACE,
+    Part.NECK,
+)
 # The light comes from above and in front, in the image's plane of symmetry: a mirrored pose
 # of a symmetric look renders to the mirrored image, so flip augmentation stays truthful.
 _LIGHT = np.array([0.0, -0.6, 0.8])
@@ -98,8 +103,9 @@ def _bevel_tables() -> tuple[np.ndarray, np.ndarray]:
 
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 # A 3x3 Sobel derivative along the light's image-plane direction, divided by 8 (a unit slope).
-_ALONG = ((_LIGHT[0] * np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]) +
-           _LIGHT[1] * np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]])) / 8).astype(np.float32)  # fmt: skip
+_ALONG = (
+    (_LIGHT[0] * np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]) + _LIGHT[1] * np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]])) / 8
+).astype(np.float32)
 
 
 def _shading(labels: np.ndarray, scale: float) -> np.ndarray:
@@ -157,8 +163,7 @@ def draw_person(app: Appearance, pose: Pose) -> tuple[np.ndarray, np.ndarray]:
     # Shading at output resolution: it varies slowly inside a part and its rims are a pixel
     # wide either way. Each 2x2 block's label is its largest (a mirror-symmetric choice).
     group = np.take(_SHADING_GROUP, crop)
-    blocks = np.maximum(np.maximum(group[0::2, 0::2], group[0::2, 1::2]),
-                        np.maximum(group[1::2, 0::2], group[1::2, 1::2]))
+    blocks = np.maximum(np.maximum(group[0::2, 0::2], group[0::2, 1::2]), np.maximum(group[1::2, 0::2], group[1::2, 1::2]))
     gain = _shading(blocks, pose.scale) * cv2.LUT(alpha, _INVERSE_COVER)  # 0 outside the mask
     colour = cv2.multiply(small, cv2.merge([gain, gain, gain, gain]), dtype=cv2.CV_8U)
     out[y0 // SS : y1 // SS, x0 // SS : x1 // SS] = colour[..., :3]

@@ -53,8 +53,13 @@ TORSO = HIP_Y - NECK_Y
 HEAD_ABOVE_NECK = 0.123
 HEAD_RX, HEAD_RY, HEAD_RZ = 0.052, 0.068, 0.06  # head half-width, half-height, half-depth
 # Face points relative to the head centre in the head frame (x left, y down, z forward).
-FACE = {NOSE: (0.0, 0.018, 0.05), LEYE: (0.021, -0.002, 0.042), REYE: (-0.021, -0.002, 0.042),
-        LEAR: (0.05, 0.005, -0.005), REAR: (-0.05, 0.005, -0.005)}  # fmt: skip
+FACE = {
+    NOSE: (0.0, 0.018, 0.05),
+    LEYE: (0.021, -0.002, 0.042),
+    REYE: (-0.021, -0.002, 0.042),
+    LEAR: (0.05, 0.005, -0.005),
+    REAR: (-0.05, 0.005, -0.005),
+}
 ANKLE_Y = HIP_Y + THIGH + SHIN  # 0.965 standing straight
 
 
@@ -94,9 +99,14 @@ class Pose:
         joints = self.joints[perm].copy()
         joints[:, 0] = self.size[1] - 1 - joints[:, 0]
         return replace(
-            self, joints=joints, visible=self.visible[perm].copy(), depth=self.depth[perm].copy(),
-            head=(self.size[1] - 1 - self.head[0], self.head[1]), yaw=-self.yaw, head_yaw=-self.head_yaw,
-        )  # fmt: skip
+            self,
+            joints=joints,
+            visible=self.visible[perm].copy(),
+            depth=self.depth[perm].copy(),
+            head=(self.size[1] - 1 - self.head[0], self.head[1]),
+            yaw=-self.yaw,
+            head_yaw=-self.head_yaw,
+        )
 
 
 def _rad(deg: float) -> float:
@@ -257,7 +267,7 @@ def sample_pose(seed: int, size: tuple[int, int] = (128, 64), style: str = "mark
     else:
         framing = d.choice((1.0, 1.45, 2.0), (0.6, 0.25, 0.15))  # full body, knee-up, upper body
         scale = h * d.uniform(0.86, 0.93) * framing
-        ankle_y = (h * 0.955 if framing == 1.0 else scale * (ANKLE_Y - 0.01) + d.uniform(0.02, 0.06) * h)
+        ankle_y = h * 0.955 if framing == 1.0 else scale * (ANKLE_Y - 0.01) + d.uniform(0.02, 0.06) * h
         cx = w / 2 - 0.5 + d.normal(0, 0.02 * w)
     # Stand the lower ankle on the ground line; centre the neck-pelvis midpoint on cx.
     y0 = ankle_y - scale * (HIP_Y + float(xy[[RANK, LANK], 1].max()))
@@ -270,10 +280,17 @@ def sample_pose(seed: int, size: tuple[int, int] = (128, 64), style: str = "mark
     visible[face] = _face_visibility(yaw + turn)[face]
     visible = _finish(pix[:18], visible, size)
     return Pose(
-        joints=pix[:18].astype(np.float32), visible=visible, depth=depth[:18].astype(np.float32),
-        head=(float(pix[18, 0]), float(pix[18, 1])), yaw=yaw, head_yaw=math.remainder(yaw + turn, 2 * math.pi),
-        scale=float(scale), size=(h, w), source="procedural", seed=int(seed),
-    )  # fmt: skip
+        joints=pix[:18].astype(np.float32),
+        visible=visible,
+        depth=depth[:18].astype(np.float32),
+        head=(float(pix[18, 0]), float(pix[18, 1])),
+        yaw=yaw,
+        head_yaw=math.remainder(yaw + turn, 2 * math.pi),
+        scale=float(scale),
+        size=(h, w),
+        source="procedural",
+        seed=int(seed),
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -290,9 +307,16 @@ def _estimate_scale(p: np.ndarray, v: np.ndarray, h: int) -> float:
     torso = [t for t in torso if t > 0]
     if torso:  # the torso is rarely foreshortened in upright people
         return min(max(max(torso) / math.hypot(TORSO, HIP_HALF), 0.3 * h), 3.0 * h)
-    limbs = [length(RHIP, RKNE) / THIGH, length(LHIP, LKNE) / THIGH, length(RKNE, RANK) / SHIN,
-             length(LKNE, LANK) / SHIN, length(RSHO, RELB) / UPPER_ARM, length(LSHO, LELB) / UPPER_ARM,
-             length(NOSE, NECK) / 0.105, length(RSHO, LSHO) / (2 * SHOULDER_HALF)]  # fmt: skip
+    limbs = [
+        length(RHIP, RKNE) / THIGH,
+        length(LHIP, LKNE) / THIGH,
+        length(RKNE, RANK) / SHIN,
+        length(LKNE, LANK) / SHIN,
+        length(RSHO, RELB) / UPPER_ARM,
+        length(LSHO, LELB) / UPPER_ARM,
+        length(NOSE, NECK) / 0.105,
+        length(RSHO, LSHO) / (2 * SHOULDER_HALF),
+    ]
     limbs = sorted(x for x in limbs if x > 0)
     if not limbs:
         return 0.9 * h
@@ -373,8 +397,9 @@ def pose_from_keypoints(keypoints: np.ndarray, size: tuple[int, int], seed: int 
         fill(ank, p[kne] + thigh / max(np.hypot(*thigh), 1e-6) * SHIN * s)
     for sho, elb, wri in ((RSHO, RELB, RWRI), (LSHO, LELB, LWRI)):
         out = math.copysign(1.0, p[sho, 0] - p[NECK, 0]) if p[sho, 0] != p[NECK, 0] else 0.0
-        fill(elb, (p[sho] + p[wri]) / 2 + np.array([out * 0.02 * s, 0]) if have[wri]
-             else p[sho] + np.array([out * 0.02 * s, UPPER_ARM * s]))  # fmt: skip
+        fill(
+            elb, (p[sho] + p[wri]) / 2 + np.array([out * 0.02 * s, 0]) if have[wri] else p[sho] + np.array([out * 0.02 * s, UPPER_ARM * s])
+        )
         upper = p[elb] - p[sho]
         fill(wri, p[elb] + upper / max(np.hypot(*upper), 1e-6) * FOREARM * s)
     # Head centre: between the ears, else behind the face points, else above the neck.
@@ -402,7 +427,14 @@ def pose_from_keypoints(keypoints: np.ndarray, size: tuple[int, int], seed: int 
     depth[[NOSE, LEYE, REYE]] += 0.05 * math.cos(head_yaw)
     visible = _finish(kp[:, :2], v, size)
     return Pose(
-        joints=p.astype(np.float32), visible=visible, depth=depth.astype(np.float32),
-        head=(float(head[0]), float(head[1])), yaw=yaw, head_yaw=head_yaw, scale=float(s),
-        size=(h, w), source="real", seed=int(seed),
-    )  # fmt: skip
+        joints=p.astype(np.float32),
+        visible=visible,
+        depth=depth.astype(np.float32),
+        head=(float(head[0]), float(head[1])),
+        yaw=yaw,
+        head_yaw=head_yaw,
+        scale=float(s),
+        size=(h, w),
+        source="real",
+        seed=int(seed),
+    )

@@ -44,9 +44,18 @@ _CAMERA_STYLE = (
     ((1, 3, 1, 1, 4), (1, 1, 1, 0.5, 6), (1.02, 1.01, 0.97)),
     ((1, 5, 2, 1, 1), (1, 5, 2, 0.5, 1), (0.96, 0.99, 1.06)),
     ((2, 2, 2, 2, 2), (2, 2, 2, 1, 2), (1.05, 0.98, 0.92)),
-)  # fmt: skip
-_PAINT = ((0.85, 0.83, 0.78), (0.7, 0.7, 0.7), (0.75, 0.68, 0.58), (0.55, 0.6, 0.65), (0.8, 0.75, 0.6),
-          (0.45, 0.45, 0.48), (0.9, 0.9, 0.9), (0.65, 0.55, 0.5), (0.6, 0.65, 0.55))  # fmt: skip
+)
+_PAINT = (
+    (0.85, 0.83, 0.78),
+    (0.7, 0.7, 0.7),
+    (0.75, 0.68, 0.58),
+    (0.55, 0.6, 0.65),
+    (0.8, 0.75, 0.6),
+    (0.45, 0.45, 0.48),
+    (0.9, 0.9, 0.9),
+    (0.65, 0.55, 0.5),
+    (0.6, 0.65, 0.55),
+)
 _SIGNS = ((0.8, 0.15, 0.1), (0.1, 0.3, 0.7), (0.95, 0.8, 0.1), (0.1, 0.55, 0.3), (0.9, 0.9, 0.9), (0.2, 0.2, 0.2))
 
 
@@ -80,11 +89,15 @@ def sample_background(seed: int, style: str = "market") -> Background:
     cast = _CAMERA_STYLE[camera - 1][2]
     jitter = tuple(c * d.uniform(0.95, 1.05) for c in cast)
     return Background(
-        seed=int(seed), kind=kind, camera=camera,
+        seed=int(seed),
+        kind=kind,
+        camera=camera,
         exposure=d.uniform(0.65, 1.2) if style == "market" else d.uniform(0.95, 1.05),
         cast=jitter if style == "market" else (1.0, 1.0, 1.0),
-        falloff=d.uniform(-0.25, 0.15), noise=d.uniform(0.005, 0.03), blur=d.uniform(0.3, 1.3),
-    )  # fmt: skip
+        falloff=d.uniform(-0.25, 0.15),
+        noise=d.uniform(0.005, 0.03),
+        blur=d.uniform(0.3, 1.3),
+    )
 
 
 # ---- textures, prepared once per process ---------------------------------------------------
@@ -263,8 +276,7 @@ def render_background(bg: Background, size: tuple[int, int]) -> np.ndarray:
             img[y:] *= 0.94
     else:  # gradient
         # Muted: a grey level with a little colour, as walls and floors out of focus are.
-        a, b = (np.float32(d.uniform(0.25, 0.8)) + np.array([d.uniform(-0.08, 0.08) for _ in range(3)], np.float32)
-                for _ in range(2))
+        a, b = (np.float32(d.uniform(0.25, 0.8)) + np.array([d.uniform(-0.08, 0.08) for _ in range(3)], np.float32) for _ in range(2))
         angle = d.uniform(0, math.pi)
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
         t = ((xs / w - 0.5) * math.cos(angle) + (ys / h - 0.5) * math.sin(angle)) + 0.5

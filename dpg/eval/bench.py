@@ -96,8 +96,9 @@ def run_script(script: Path, env: dict, timeout: float | None = None, echo=True)
     script still running after ``timeout`` seconds is killed, printing or silent."""
     start = time.monotonic()
     lines: list[str] = []
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env, cwd=script.parent.parent)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=script.parent.parent
+    )
     queue: Queue = Queue()  # a reader thread, so a silent script cannot outlive its timeout
 
     def read() -> None:

@@ -63,8 +63,9 @@ def cmd_transfer(args) -> int:
         nets["classifier"] = networks.InceptionClassifier(args.inception_weights, gen.device)
     if "lpips" in metrics:
         nets["lpips"] = networks.LPIPSAlex(args.lpips_weights, gen.device)
-    settings = TransferSettings(args.protocol, metrics, args.mask_from, args.chunk, args.batch_size, args.fid_real,
-                                args.save_images, skipped)  # fmt: skip
+    settings = TransferSettings(
+        args.protocol, metrics, args.mask_from, args.chunk, args.batch_size, args.fid_real, args.save_images, skipped
+    )
     info = {"dataset": dataset, "checkpoint": str(getattr(gen, "checkpoint", "")), "pairs_file": pairs_csv, "pairs_in_file": total}
     run = TransferEvaluation(gen, ds, pairs, args.out, settings, nets, info)
     results = run.run(restart=args.restart)
@@ -182,8 +183,12 @@ def register(sub) -> None:
     p.add_argument("--out", default="eval/transfer", help="run folder: chunks, manifest, results (default eval/transfer)")
     p.add_argument("--protocol", default="dpig", choices=["dpig", "patn", "gfla"], help="metric family (default dpig, the paper's)")
     p.add_argument("--metrics", nargs="+", default=None, help="ssim is mask_ssim mask_is psnr l1 fid lpips (default: the protocol's)")
-    p.add_argument("--mask-from", default="target", choices=["target", "source"],
-                   help="mask-SSIM/mask-IS mask: target keypoints (PATN, default) or the conditioning image (authors' script)")
+    p.add_argument(
+        "--mask-from",
+        default="target",
+        choices=["target", "source"],
+        help="mask-SSIM/mask-IS mask: target keypoints (PATN, default) or the conditioning image (authors' script)",
+    )
     p.add_argument("--chunk", type=count(1), default=256, help="pairs per saved chunk (default 256)")
     p.add_argument("--batch-size", type=count(1), default=32)
     p.add_argument("--limit", type=count(1), default=None, help="evaluate only the first N pairs")

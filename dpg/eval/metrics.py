@@ -77,10 +77,15 @@ def ssim_patn(generated: np.ndarray, target: np.ndarray) -> float:
     rng = max(int(generated.max()) - int(generated.min()), 1)
     return float(
         structural_similarity(
-            target, generated, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-            channel_axis=-1, data_range=rng,
+            target,
+            generated,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            channel_axis=-1,
+            data_range=rng,
         )
-    )  # fmt: skip
+    )
 
 
 def ssim_gfla(generated: np.ndarray, target: np.ndarray) -> float:
@@ -236,21 +241,27 @@ PROTOCOLS = {
         "the authors' score.py / score_mask.py (as PG2): SSIM, PSNR and L1 on grayscale images "
         "(7x7 window, data range = target max - min); mask-SSIM on masked colour uint8 images "
         "(7x7 window, range 255); IS and mask-IS from the TF Inception 2015-12-05, 10 splits",
-        ssim_gray, ssim_color, psnr_gray,
+        ssim_gray,
+        ssim_color,
+        psnr_gray,
         ("ssim", "mask_ssim", "is", "mask_is", "psnr", "l1"),
     ),
     "patn": Protocol(
         "patn",
         "PATN's getMetrics_market.py: colour SSIM and mask-SSIM with a Gaussian window "
         "(sigma 1.5), population covariances, data range = generated max - min; IS and mask-IS",
-        ssim_patn, ssim_patn, psnr,
+        ssim_patn,
+        ssim_patn,
+        psnr,
         ("ssim", "mask_ssim", "is", "mask_is"),
     ),
     "gfla": Protocol(
         "gfla",
         "GFLA's metrics.py (PISE, DPTN, NTED, PIDM, CFLD): FID (Inception pool3) against real "
         "images, LPIPS (AlexNet), colour SSIM with a 51x51 window on [0, 1], PSNR",
-        ssim_gfla, ssim_gfla, psnr,
+        ssim_gfla,
+        ssim_gfla,
+        psnr,
         ("fid", "lpips", "ssim", "psnr"),
     ),
-}  # fmt: skip
+}

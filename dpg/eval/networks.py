@@ -42,10 +42,7 @@ def _need(module: str, what: str) -> None:
 def _weights_file(path, option: str, expected: str, what: str) -> Path:
     """The user-supplied weights path, or a ``UserError`` saying which file to supply."""
     if path is None:
-        raise UserError(
-            f"{what} needs pretrained weights that cannot be downloaded here: pass {option} PATH "
-            f"to the file {expected}"
-        )
+        raise UserError(f"{what} needs pretrained weights that cannot be downloaded here: pass {option} PATH to the file {expected}")
     p = Path(path).expanduser()
     if not p.is_file():
         raise UserError(f"{what}: weights file {p} not found (expected {expected}, passed with {option})")

@@ -20,8 +20,9 @@ def _person(mask: np.ndarray) -> np.ndarray:
     return m > (127.5 if m.max() > 1 else 0.5)
 
 
-def region_colour_error(photo: np.ndarray, output: np.ndarray, mask: np.ndarray, rois: np.ndarray, vis: np.ndarray,
-                        min_pixels: int = 8) -> float:  # fmt: skip
+def region_colour_error(
+    photo: np.ndarray, output: np.ndarray, mask: np.ndarray, rois: np.ndarray, vis: np.ndarray, min_pixels: int = 8
+) -> float:
     """Mean CIELAB distance between the mean colour of each visible body region (its ROI box
     within the person mask) in ``photo`` and in ``output``, one person ``[H, W, 3]``; NaN when
     no region has ``min_pixels`` person pixels."""
@@ -43,8 +44,9 @@ def region_colour_error(photo: np.ndarray, output: np.ndarray, mask: np.ndarray,
     return float(np.mean(dists)) if dists else float("nan")
 
 
-def background_swap(output: np.ndarray, original: np.ndarray, donor: np.ndarray, mask_original: np.ndarray,
-                    mask_donor: np.ndarray) -> tuple[float, float]:  # fmt: skip
+def background_swap(
+    output: np.ndarray, original: np.ndarray, donor: np.ndarray, mask_original: np.ndarray, mask_donor: np.ndarray
+) -> tuple[float, float]:
     """``(distance to the original's background, distance to the donor's)``: mean absolute
     difference in grey levels (0-255) over the pixels that are background in both photos.
     A swap moved the background toward the donor when the second is smaller."""

@@ -43,8 +43,14 @@ class RankingResult:
     skipped: int
 
     def as_dict(self) -> dict:
-        return {"rank1": self.rank1, "rank5": self.rank5, "rank10": self.rank10, "mAP": self.mAP,
-                "queries": self.queries, "skipped": self.skipped}  # fmt: skip
+        return {
+            "rank1": self.rank1,
+            "rank5": self.rank5,
+            "rank10": self.rank10,
+            "mAP": self.mAP,
+            "queries": self.queries,
+            "skipped": self.skipped,
+        }
 
 
 def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:

@@ -50,8 +50,14 @@ class ReIDTrainConfig:
 def _small_backbone() -> tuple[nn.Module, int]:
     layers, c_in = [], 3
     for i, c in enumerate((32, 64, 128, 256)):
-        layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
-                   nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]  # fmt: skip
+        layers += [
+            nn.Conv2d(c_in, c, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c, c, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(inplace=True),
+        ]
         if i < 3:  # 128x64 -> 16x8 before the global pooling
             layers.append(nn.MaxPool2d(2))
         c_in = c

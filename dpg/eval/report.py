@@ -4,6 +4,7 @@ also printed), shared by every ``dpg eval`` command."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 

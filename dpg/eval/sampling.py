@@ -108,13 +108,14 @@ def real_images(size: tuple[int, int], n: int, data: str | None, seed: int):
     import numpy as np
 
     from dpg.config import market
+    from dpg.data.sources import stage1_dataset
     from dpg.inference import to_uint8
     from dpg.keypoints import mask_radius
-    from dpg.data.sources import stage1_dataset
 
     cfg = market()
-    cfg = replace(cfg, model=replace(cfg.model, height=size[0], width=size[1], mask_radius=mask_radius(size[0])),
-                  run=replace(cfg.run, seed=seed))  # fmt: skip
+    cfg = replace(
+        cfg, model=replace(cfg.model, height=size[0], width=size[1], mask_radius=mask_radius(size[0])), run=replace(cfg.run, seed=seed)
+    )
     ds = stage1_dataset(cfg, data, "val")
     if len(ds) < n:
         raise ValueError(f"the held-out split has {len(ds)} images, fewer than -n {n}")
@@ -169,8 +170,6 @@ def markdown(result: dict) -> str:
 
 
 def cmd_sampling(args) -> int:
-    import numpy as np
-    import torch
 
     from dpg.errors import UserError
     from dpg.eval.metrics import frechet_distance_of
@@ -223,14 +222,24 @@ def cmd_sampling(args) -> int:
         for row in rows:
             print(f"Inception features of {row['name']}", file=sys.stderr)
             row["fid"] = fids[row["name"]] = frechet_distance_of(extract(columns[row["name"]]), ref)
-        notes.append(f"FID of N = {args.samples} samples is biased upwards at small N; compare rows of one table only. "
-                     "The real row is a second held-out set of N against the reference set: the floor at this N.")  # fmt: skip
+        notes.append(
+            f"FID of N = {args.samples} samples is biased upwards at small N; compare rows of one table only. "
+            "The real row is a second held-out set of N against the reference set: the floor at this N."
+        )
     columns["real"] = real[: args.samples]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     figure(columns, out / "sampling.png", args.figure_rows, fids)
-    result = {"real": real_name, "n": args.samples, "seed": args.seed, "size": list(size), "models": rows,
-              "fid_real_split": fid_real, "notes": notes, "figure": str(out / "sampling.png")}  # fmt: skip
+    result = {
+        "real": real_name,
+        "n": args.samples,
+        "seed": args.seed,
+        "size": list(size),
+        "models": rows,
+        "fid_real_split": fid_real,
+        "notes": notes,
+        "figure": str(out / "sampling.png"),
+    }
     write_report(out, "sampling", result, markdown(result))
     return 0
 
@@ -239,10 +248,17 @@ def register(es) -> None:
     """Add ``dpg eval sampling`` to the ``dpg eval`` subcommands (``es``)."""
 
     p = es.add_parser("sampling", help="sample people from noise, FID against held-out real images (Fig. 7, Table 4)")
-    p.add_argument("--model", action="append", default=[], metavar="NAME=PATH", required=True,
-                   help="a baseline (train.baselines) or dpg checkpoint; repeat, in column order")  # fmt: skip
-    p.add_argument("--real-poses", default=None, metavar="CSV",
-                   help="annotation CSV of real poses (128x64): adds '<ours> + real poses' columns")  # fmt: skip
+    p.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        required=True,
+        help="a baseline (train.baselines) or dpg checkpoint; repeat, in column order",
+    )
+    p.add_argument(
+        "--real-poses", default=None, metavar="CSV", help="annotation CSV of real poses (128x64): adds '<ours> + real poses' columns"
+    )
     p.add_argument("-n", "--samples", type=count(2), default=500, help="samples per model and real images (default 500)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--data", default=None, help="a Market-1501 root for real test images (default: procedural people)")

@@ -29,15 +29,25 @@ from dpg.errors import UserError
 from dpg.eval import metrics as M
 
 TABLE_COLUMNS = ("ssim", "is", "mask_ssim", "mask_is", "psnr", "l1", "fid", "lpips")
-LABELS = {"ssim": "SSIM", "is": "IS", "mask_ssim": "mask-SSIM", "mask_is": "mask-IS", "psnr": "PSNR (dB)",
-          "l1": "L1", "fid": "FID", "lpips": "LPIPS"}  # fmt: skip
+LABELS = {
+    "ssim": "SSIM",
+    "is": "IS",
+    "mask_ssim": "mask-SSIM",
+    "mask_is": "mask-IS",
+    "psnr": "PSNR (dB)",
+    "l1": "L1",
+    "fid": "FID",
+    "lpips": "LPIPS",
+}
 NEEDS_WEIGHTS = {"is": "--inception-weights", "mask_is": "--inception-weights", "lpips": "--lpips-weights"}
 # Table 1 of the paper (TF Inception IS; mask-SSIM with the conditioning image's mask).
 PAPER = {
-    "market": {"PG² [21]": {"ssim": 0.253, "is": 3.460, "mask_ssim": 0.792, "mask_is": 3.435},
-               "Ours": {"ssim": 0.099, "is": 3.483, "mask_ssim": 0.614, "mask_is": 3.491}},
+    "market": {
+        "PG² [21]": {"ssim": 0.253, "is": 3.460, "mask_ssim": 0.792, "mask_is": 3.435},
+        "Ours": {"ssim": 0.099, "is": 3.483, "mask_ssim": 0.614, "mask_is": 3.491},
+    },
     "deepfashion": {"PG² [21]": {"ssim": 0.762, "is": 3.090}, "Ours": {"ssim": 0.614, "is": 3.228}},
-}  # fmt: skip
+}
 MASKS = {
     "target": "target keypoints (PATN's produce_ma_mask: limbs of half-width 4 px, joint disks r=4, 5x5 closing)",
     "source": "conditioning image's pose mask (mask_r6, as the authors' score_mask.py actually read)",
@@ -126,16 +136,26 @@ class TransferEvaluation:
             no_file = [n for n in missing if not os.path.exists(os.path.join(dataset.image_dir, n))]
             if no_file:
                 raise UserError(f"{len(no_file)} images named in the pairs are not in {dataset.image_dir}: {no_file[:3]}")
-            raise UserError(f"{len(missing)} images named in the pairs have no row in {dataset.annotation_csv}: "
-                            f"{missing[:3]}; use the annotation CSV that goes with the pairs file")
+            raise UserError(
+                f"{len(missing)} images named in the pairs have no row in {dataset.annotation_csv}: "
+                f"{missing[:3]}; use the annotation CSV that goes with the pairs file"
+            )
         if not self.pairs:
             raise UserError("no pair to evaluate")
 
     def manifest(self) -> dict:
         pairs_hash = hashlib.sha256("\n".join(f"{a},{b}" for a, b in self.pairs).encode()).hexdigest()
-        return {"version": 1, "model": model_fingerprint(self.gen.model), "pairs": pairs_hash, "num_pairs": len(self.pairs),
-                "protocol": self.s.protocol, "metrics": list(self.s.metrics), "mask_from": self.s.mask_from,
-                "chunk": self.s.chunk, "fid_real": self.s.fid_real}  # fmt: skip
+        return {
+            "version": 1,
+            "model": model_fingerprint(self.gen.model),
+            "pairs": pairs_hash,
+            "num_pairs": len(self.pairs),
+            "protocol": self.s.protocol,
+            "metrics": list(self.s.metrics),
+            "mask_from": self.s.mask_from,
+            "chunk": self.s.chunk,
+            "fid_real": self.s.fid_real,
+        }
 
     def _check_manifest(self, restart: bool) -> None:
         path = self.out / "manifest.json"
@@ -183,13 +203,19 @@ class TransferEvaluation:
             fake.append(gen.compose(gen.with_pose(f, kpb[s : s + self.s.batch_size])))
         fake = np.concatenate(fake)
         h, w = gen.height, gen.width
-        masks = [M.target_mask(k, h, w) if self.s.mask_from == "target" else M.conditioning_mask(k, h, w)
-                 for k in (kpb if self.s.mask_from == "target" else kpa)]  # fmt: skip
+        masks = [
+            M.target_mask(k, h, w) if self.s.mask_from == "target" else M.conditioning_mask(k, h, w)
+            for k in (kpb if self.s.mask_from == "target" else kpa)
+        ]
         fake_m = np.stack([M.apply_mask(x, m) for x, m in zip(fake, masks)])
         tgt_m = np.stack([M.apply_mask(x, m) for x, m in zip(tgt, masks)])
         out = {"from": np.array([a for a, _ in pairs]), "to": np.array([b for _, b in pairs])}
-        per_pair = {"ssim": lambda i: p.ssim(fake[i], tgt[i]), "mask_ssim": lambda i: p.mask_ssim(fake_m[i], tgt_m[i]),
-                    "psnr": lambda i: p.psnr(fake[i], tgt[i]), "l1": lambda i: M.l1_gray(fake[i], tgt[i])}  # fmt: skip
+        per_pair = {
+            "ssim": lambda i: p.ssim(fake[i], tgt[i]),
+            "mask_ssim": lambda i: p.mask_ssim(fake_m[i], tgt_m[i]),
+            "psnr": lambda i: p.psnr(fake[i], tgt[i]),
+            "l1": lambda i: M.l1_gray(fake[i], tgt[i]),
+        }
         for m in self.s.metrics:
             if m in per_pair:
                 out[m] = np.array([per_pair[m](i) for i in range(len(pairs))])
@@ -222,9 +248,15 @@ class TransferEvaluation:
         return real_folder_features(self.s.fid_real, self.nets["features"], self.out / "fid_real.npz")
 
     def aggregate(self, chunks) -> dict:
-        res = {"protocol": self.s.protocol, "protocol_description": self.protocol.description,
-               "mask": MASKS[self.s.mask_from], "pairs_evaluated": int(sum(len(c["from"]) for c in chunks)),
-               **self.info, "metrics": {}, "not_computed": dict(self.s.not_computed)}  # fmt: skip
+        res = {
+            "protocol": self.s.protocol,
+            "protocol_description": self.protocol.description,
+            "mask": MASKS[self.s.mask_from],
+            "pairs_evaluated": int(sum(len(c["from"]) for c in chunks)),
+            **self.info,
+            "metrics": {},
+            "not_computed": dict(self.s.not_computed),
+        }
         for m in self.s.metrics:
             if m in ("ssim", "mask_ssim", "l1", "lpips"):
                 v = np.concatenate([c[m] for c in chunks])

@@ -53,8 +53,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--overlay",
         metavar="OUT.png",
-        help="draw the skeleton and box over the photo; with several photos put {stem} in the name, "
-        "e.g. 'overlays/{stem}.png'",
+        help="draw the skeleton and box over the photo; with several photos put {stem} in the name, e.g. 'overlays/{stem}.png'",
     )
     p.add_argument(
         "--aspect",
@@ -79,9 +78,7 @@ def _overlay_paths(template: str | None, photos: list[str]) -> list[str | None]:
     if len(photos) == 1:
         return [template.replace("{stem}", _stem(photos[0]))]
     if "{stem}" not in template:
-        raise UserError(
-            f"with {len(photos)} photos, --overlay needs {{stem}} in its name, e.g. 'overlays/{{stem}}.png'"
-        )
+        raise UserError(f"with {len(photos)} photos, --overlay needs {{stem}} in its name, e.g. 'overlays/{{stem}}.png'")
     paths = [template.replace("{stem}", _stem(p)) for p in photos]
     if len(set(paths)) < len(paths):
         raise UserError("two photos share a file name, so their --overlay files would collide; rename one")

@@ -62,17 +62,11 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     except UserError:
         raise
     except Image.DecompressionBombError:  # Pillow refuses before we can read the size
-        raise UserError(
-            f"{name} has more than the {max_pixels / 1e6:.0f} megapixels dpg accepts; downscale it first"
-        ) from None
+        raise UserError(f"{name} has more than the {max_pixels / 1e6:.0f} megapixels dpg accepts; downscale it first") from None
     except UnidentifiedImageError:
-        raise UserError(
-            f"{name} is not an image Pillow can read; use a JPEG, PNG, WebP, BMP, TIFF or GIF photo"
-        ) from None
+        raise UserError(f"{name} is not an image Pillow can read; use a JPEG, PNG, WebP, BMP, TIFF or GIF photo") from None
     except Exception as err:  # Pillow's decoders raise OSError, SyntaxError, ValueError, EOFError...
-        raise UserError(
-            f"{name} is truncated or corrupt and cannot be decoded ({err}); re-export or re-download it"
-        ) from err
+        raise UserError(f"{name} is truncated or corrupt and cannot be decoded ({err}); re-export or re-download it") from err
     return fit_within(_to_rgb(_upright(im), name))
 
 
@@ -151,9 +145,7 @@ def _to_rgb(im: Image.Image, name: str) -> np.ndarray:
     try:
         return np.asarray(im.convert("RGB"))
     except ValueError:
-        raise UserError(
-            f"{name} uses the colour mode {mode}, which cannot be converted to RGB; save it as RGB"
-        ) from None
+        raise UserError(f"{name} uses the colour mode {mode}, which cannot be converted to RGB; save it as RGB") from None
 
 
 def _from_array(a: np.ndarray, max_pixels: int) -> np.ndarray:
@@ -166,9 +158,7 @@ def _from_array(a: np.ndarray, max_pixels: int) -> np.ndarray:
     if height < 1 or width < 1:
         raise UserError(f"the image has no pixels ({width}x{height})")
     if height * width > max_pixels:
-        raise UserError(
-            f"the image is {width}x{height} pixels, more than {max_pixels / 1e6:.0f} megapixels; downscale it first"
-        )
+        raise UserError(f"the image is {width}x{height} pixels, more than {max_pixels / 1e6:.0f} megapixels; downscale it first")
     _check_aspect(width, height, "the image")
     a = _to_uint8(a)
     if a.shape[2] == 1:
@@ -217,7 +207,7 @@ def pad_softly(inside: np.ndarray, pads) -> np.ndarray:
         return inside
     from PIL import ImageFilter
 
-    (top, bottom), (left, right) = pads[0], pads[1]
+    top, left = pads[0][0], pads[1][0]
     h, w = inside.shape[:2]
     # mirror what fits, replicate the rest (np.pad's "symmetric" needs pads up to the size)
     sym = tuple((min(a, n), min(b, n)) for (a, b), n in zip(pads[:2], (h, w))) + ((0, 0),)

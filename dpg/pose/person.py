@@ -105,8 +105,7 @@ class PersonCropper:
         if people > 1:
             many = f"{people}" if keypoints is None else "2 or more"
             raise UserError(
-                f"{name} shows {many} people; dpg edits one person at a time. Crop the photo "
-                "around the person you want and try again"
+                f"{name} shows {many} people; dpg edits one person at a time. Crop the photo around the person you want and try again"
             )
 
     def second_person(self, photo: np.ndarray, keypoints: np.ndarray) -> bool:
