@@ -58,7 +58,7 @@ def main() -> int:
     size = f"{gen.height}x{gen.width}"
     out = {"procedural": report(gen, args.people, args.pairs, args.seed, None, "", f"procedural poses, {size}")}
     if args.real_poses and os.path.exists(args.real_poses):
-        from dpg.data.synthetic import load_poses
+        from dpg.synthetic.people import load_poses
 
         poses = load_poses(args.real_poses)
         if (gen.height, gen.width) == (128, 64):

@@ -34,7 +34,7 @@ TRAIN_CSV = os.path.join(SHARED, "market", "market-annotation-train.csv")
 def real_poses(path: str, gen, n: int, seed: int) -> tuple[np.ndarray, str]:
     """Real keypoints at the model's size: the CSV's rows with a body, or procedural poses."""
     if path and os.path.exists(path):
-        from dpg.data.synthetic import load_poses
+        from dpg.synthetic.people import load_poses
 
         kp = load_poses(path).copy()
         kp[..., 0] *= gen.width / 64  # the community CSV is annotated at 128x64
@@ -59,8 +59,8 @@ def main() -> int:
     gen = PersonGenerator.from_checkpoint(args.checkpoint, args.device)
     n = args.samples
 
-    from dpg.data.synthetic import render
     from dpg.eval.disentangle import procedural_people
+    from dpg.synthetic.people import render
 
     people = [render(*f) for f in procedural_people(n, (gen.height, gen.width), "test", args.seed)]
     poses, pose_note = real_poses(args.poses, gen, n, args.seed)

@@ -1,4 +1,4 @@
-"""Throughput of the procedural person renderer (``dpg.data.synthetic``) on one core.
+"""Throughput of the procedural person renderer (``dpg.synthetic.people``) on one core.
 
 Prints images per second for ``render`` (uint8 images at the API edge) and for
 ``SyntheticPeople.__getitem__`` (tensors, what a DataLoader worker does), at 128x64 and
@@ -34,7 +34,7 @@ def main() -> None:
     # One core: no intra-op threads in torch or OpenCV.
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    from dpg.data.synthetic import SyntheticPeople
+    from dpg.synthetic.people import SyntheticPeople
 
     for text in args.size or ["128x64", "256x256"]:
         h, w = (int(v) for v in text.lower().split("x"))

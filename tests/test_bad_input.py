@@ -93,8 +93,8 @@ def test_malformed_keypoint_files(content, message, tmp_path):
 
 
 def test_a_pose_csv_without_a_usable_row_is_a_user_error(tmp_path):
-    from dpg.data.synthetic import load_poses
     from dpg.errors import UserError
+    from dpg.synthetic.people import load_poses
 
     path = tmp_path / "poses.csv"
     path.write_text(

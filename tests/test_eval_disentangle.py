@@ -22,7 +22,7 @@ class Oracle:
     swap = staticmethod(PersonGenerator.swap)
 
     def __init__(self, pairs, ignore_swaps=False):
-        from dpg.data.synthetic import render
+        from dpg.synthetic.people import render
 
         self.people = procedural_people(2 * pairs, SIZE)
         self.render = render

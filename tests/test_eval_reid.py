@@ -102,8 +102,8 @@ def test_reid_network_trains_on_a_virtual_market_and_tests_on_market(tmp_path, c
 
 def test_foreground_embeddings_on_a_market_folder(tmp_path):
     from dpg.data.annotations import write_annotation_csv
-    from dpg.data.synthetic import SyntheticPeople
     from dpg.inference import PersonGenerator
+    from dpg.synthetic.people import SyntheticPeople
 
     gen = PersonGenerator(seeded_tiny_model(), "cpu")
     people = SyntheticPeople(12, split="test", size=(32, 16), identities=3)

@@ -21,7 +21,7 @@ from dpg.model import DisentangledPersonModel
 def market(tmp_path_factory):
     """6 procedural people of 3 ids at the tiny model's 32x16, as a Market-1501 test folder
     with its annotation and pairs CSVs, and a tiny checkpoint."""
-    from dpg.data.synthetic import SyntheticPeople
+    from dpg.synthetic.people import SyntheticPeople
 
     root = tmp_path_factory.mktemp("market")
     (root / "bounding_box_test").mkdir()

@@ -9,11 +9,11 @@ import torch
 
 from dpg.cli import main as dpg
 from dpg.config import tiny
-from dpg.data.synthetic import SyntheticPeople
 from dpg.errors import UserError
 from dpg.inference import resolve_checkpoint
 from dpg.keypoints import JOINTS
 from dpg.model import Factors
+from dpg.synthetic.people import SyntheticPeople
 
 
 def people(n=2, size=(32, 16)):

@@ -38,7 +38,7 @@ def sources(shared_data, tmp_path):
         shutil.copy(os.path.join(real, "inria", n), b / n)
     (b / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
     Image.fromarray(np.full((128, 64, 3), 128, np.uint8)).save(b / "empty_wall.png")  # no person
-    from dpg.data.synthetic import SyntheticPeople
+    from dpg.synthetic.people import SyntheticPeople
 
     # a procedural person at twice the size, on its street: found or reported, like any photo
     person = SyntheticPeople(4, split="test", size=(256, 128)).render(1).image

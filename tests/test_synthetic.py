@@ -1,4 +1,4 @@
-"""The procedural person renderer (``dpg.data.synthetic``): exact factor swaps, keypoints on
+"""The procedural person renderer (``dpg.synthetic.people``): exact factor swaps, keypoints on
 the body, flips, splits, the dataset and the ``render-synthetic`` folder."""
 
 import dataclasses
@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from dpg import keypoints as K
-from dpg.data import synthetic as S
-from dpg.data.synthetic_pose import LSHO, RANK, RSHO
+from dpg.synthetic import people as S
+from dpg.synthetic.pose import LSHO, RANK, RSHO
 
 SEEDS = range(12)
 

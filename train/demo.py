@@ -53,7 +53,7 @@ def export_facts(out: Path, stages: list[str], base: str | None, stage2_meta: di
     if base:
         facts = training_facts(stage2_meta)
     else:
-        facts = {"data": "procedural people (dpg.data.synthetic)" + (", real Market-1501 poses" if real_poses else "")}
+        facts = {"data": "procedural people (dpg.synthetic.people)" + (", real Market-1501 poses" if real_poses else "")}
         facts["stage2_steps"] = stage2_meta.get("stage2_steps", "?")
     if data:
         facts["data"] = data_fact(data, base)

@@ -18,7 +18,7 @@ Person ids run 0001..N for training and N+1..N+K for testing (disjoint, as in Ma
 ``0 .. N*M-1`` of ``SyntheticPeople(split="train", identities=N, seed=SEED)``; the test gallery
 and queries come from ``split="test"``, which shares no factor seed with training.
 
-``preview-synthetic`` writes the README's preview grid (``dpg.data.synthetic.preview_grid``).
+``preview-synthetic`` writes the README's preview grid (``dpg.synthetic.people.preview_grid``).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "render-synthetic",
         help="render procedural people as a Market-1501-style folder (images + keypoint CSVs)",
-        description="Render procedural people (dpg.data.synthetic) into a folder in Market-1501 layout and "
+        description="Render procedural people (dpg.synthetic.people) into a folder in Market-1501 layout and "
         "naming, with the community keypoint and pair CSVs and a CSV of every image's factor seeds.",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (its image folders must be empty)")
@@ -118,7 +118,7 @@ def register(subparsers) -> None:
 def _load_poses(path: str | None, size: tuple[int, int]) -> np.ndarray | None:
     if path is None:
         return None
-    from dpg.data.synthetic import load_poses
+    from dpg.synthetic.people import load_poses
 
     return load_poses(path, size)  # coordinates outside the image size, or no usable row, are errors
 
@@ -134,7 +134,7 @@ def _write_split(out: str, folder: str, dataset, items: range, first_id: int, qu
     from PIL import Image
     from tqdm import tqdm
 
-    from dpg.data.synthetic import render
+    from dpg.synthetic.people import render
 
     os.makedirs(os.path.join(out, folder), exist_ok=True)
     names, keypoints, ids = [], [], []
@@ -166,7 +166,7 @@ def prepare_command(args) -> int:
 def render_synthetic(args) -> int:
     from dpg.data.annotations import write_annotation_csv, write_pairs_csv
     from dpg.data.folder import derive_pairs
-    from dpg.data.synthetic import STYLE_SIZES, SyntheticPeople
+    from dpg.synthetic.people import STYLE_SIZES, SyntheticPeople
 
     n, m, k = args.identities, args.per_identity, args.test_identities
     test_m = args.test_per_identity if args.test_per_identity is not None else m
@@ -216,7 +216,7 @@ def render_synthetic(args) -> int:
 def preview_synthetic(args) -> int:
     from PIL import Image
 
-    from dpg.data.synthetic import preview_grid
+    from dpg.synthetic.people import preview_grid
 
     if args.columns < 2 or args.zoom < 1:
         raise UserError("--columns must be at least 2 and --zoom at least 1")

@@ -42,7 +42,7 @@ def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None 
     m = cfg.model
     if root is None:
         from dpg.data.geometry import WithGeometry
-        from dpg.data.synthetic import SyntheticPeople, load_poses
+        from dpg.synthetic.people import SyntheticPeople, load_poses
 
         style = "studio" if m.height >= 256 else "market"
         split = "train" if split == "train" else "val"
@@ -97,7 +97,7 @@ def pose_keypoints(cfg: Config, csvs: list[str], procedural: int, split: str) ->
     of the 14 body joints). The 1.3% of Market's rows with fewer were learnt by the pose
     mapping, which then drew 1.0% such poses: 20 of its 27 implausible visibility patterns in
     2,000 samples. Rows with no joint at all are dropped."""
-    from dpg.data.synthetic import load_poses
+    from dpg.synthetic.people import load_poses
 
     m = cfg.model
     parts = []
@@ -114,7 +114,7 @@ def pose_keypoints(cfg: Config, csvs: list[str], procedural: int, split: str) ->
 
 def procedural_poses(n: int, size: tuple[int, int], split: str = "train", seed: int = 0) -> np.ndarray:
     """``n`` poses ``[n, 18, 3]`` of the renderer's pose sampler, from ``split``'s seeds."""
-    from dpg.data.synthetic import factor_seed, sample_pose
+    from dpg.synthetic.people import factor_seed, sample_pose
 
     style = "studio" if size[0] >= 256 else "market"
     return np.stack([sample_pose(factor_seed(split, "pose", i, seed), size, style).keypoints() for i in range(n)])

@@ -146,7 +146,7 @@ def cmd_disentangle(args) -> int:
     gen = _generator(args)
     poses = None
     if args.real_poses:
-        from dpg.data.synthetic import load_poses
+        from dpg.synthetic.people import load_poses
 
         poses = load_poses(args.real_poses, (gen.height, gen.width))
     recon = reconstruction_quality(gen, args.people, args.split, args.seed, poses=poses)

@@ -2,7 +2,7 @@
 
 The paper shows disentanglement by example (Fig. 1, 3, 6): swap or sample one factor and see
 the others stay. Real photos have no image of "this person in that background", but the
-procedural renderer (``dpg.data.synthetic``) draws any combination of appearance, background
+procedural renderer (``dpg.synthetic.people``) draws any combination of appearance, background
 and pose exactly. So for held-out people ``A`` and ``B`` and each factor ``f``:
 
 1. encode ``A`` and ``B`` with stage I; take ``f`` from ``B`` and the rest from ``A``; decode;
@@ -32,7 +32,7 @@ RENDER_FACTOR = {"fg": 0, "bg": 1, "pose": 2}  # index into (appearance, backgro
 
 def procedural_people(n: int, size: tuple[int, int], split: str = "test", seed: int = 0, poses=None):
     """The factors of ``n`` held-out procedural people: list of (appearance, background, pose)."""
-    from dpg.data.synthetic import STYLE_SIZES, SyntheticPeople
+    from dpg.synthetic.people import STYLE_SIZES, SyntheticPeople
 
     style = "studio" if tuple(size) == STYLE_SIZES["studio"] else "market"
     ds = SyntheticPeople(n, split=split, style=style, size=tuple(size), poses=poses, seed=seed)
@@ -72,7 +72,7 @@ def _region_mean(diff: np.ndarray, region: np.ndarray) -> float:
 def reconstruction_quality(gen, n: int = 256, split: str = "test", seed: int = 0, batch_size: int = 32, poses=None) -> dict:
     """Stage-I reconstruction of ``n`` held-out procedural people: mean SSIM (grayscale, as
     the paper's ``score.py``, and colour), PSNR (colour, dB) and L1 (0-1 scale)."""
-    from dpg.data.synthetic import render
+    from dpg.synthetic.people import render
 
     renders = [render(*f) for f in procedural_people(n, (gen.height, gen.width), split, seed, poses)]
     factors, images = _encode(gen, renders, batch_size)
@@ -92,7 +92,7 @@ def evaluate_disentanglement(gen, pairs: int = 64, split: str = "test", seed: in
     Returns ``{factor: {ssim_to_truth, psnr_to_truth, ssim_to_original, accuracy, leak,
     effect, truth_effect}}`` for each factor the model has, plus ``pairs``.
     """
-    from dpg.data.synthetic import render
+    from dpg.synthetic.people import render
 
     people = procedural_people(2 * pairs, (gen.height, gen.width), split, seed, poses)
     a_factors, b_factors = people[0::2], people[1::2]

@@ -91,7 +91,7 @@ def real_poses(csv: str, n: int, size: tuple[int, int], seed: int):
     Market's 128x64, rescaled to ``size``; rows with fewer than 6 body joints are skipped."""
     import numpy as np
 
-    from dpg.data.synthetic import load_poses
+    from dpg.synthetic.people import load_poses
 
     kp = load_poses(csv, MARKET_SIZE).copy()
     kp[..., 0] *= size[1] / MARKET_SIZE[1]

@@ -1,4 +1,4 @@
-"""Colouring a label map (``dpg.data.synthetic_body``): palette, patterns, shading, mask.
+"""Colouring a label map (``dpg.synthetic.body``): palette, patterns, shading, mask.
 
 Colour comes per pixel: the appearance's palette (packed RGBA words, so one gather colours
 every subpixel and its alpha is the person coverage), garment patterns evaluated in a frame
@@ -13,7 +13,7 @@ symmetric look renders to the mirrored image.
 
 Downsampling keeps the mask binary: an output pixel is person when at least half of its
 subpixels are, and takes the mean colour of its person subpixels only. The composite in
-``dpg.data.synthetic.render`` is then exact: background pixels never leak into the person.
+``dpg.synthetic.people.render`` is then exact: background pixels never leak into the person.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from dpg.data.synthetic_appearance import LEVEL_STRIDE, Appearance, Garment, Part
-from dpg.data.synthetic_body import SS, label_map
-from dpg.data.synthetic_pose import NECK, Pose
+from dpg.synthetic.appearance import LEVEL_STRIDE, Appearance, Garment, Part
+from dpg.synthetic.body import SS, label_map
+from dpg.synthetic.pose import NECK, Pose
 
 # Labels the shading treats as their host region: thin details would otherwise be all rim.
 _SHADING_GROUP = np.arange(LEVEL_STRIDE, dtype=np.uint8)

@@ -14,7 +14,7 @@ some wall and ground kinds and has its own colour cast, so camera labels mean so
 
 Lighting (exposure, colour cast, a vertical fall-off, sensor noise, defocus blur) is a
 property of the background and touches background pixels only; the person keeps the
-renderer's fixed light (``dpg.data.synthetic_colour``), so swapping backgrounds never changes a
+renderer's fixed light (``dpg.synthetic.colour``), so swapping backgrounds never changes a
 person pixel.
 """
 
@@ -28,7 +28,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from dpg.data.synthetic_random import BACKGROUND, Draws
+from dpg.synthetic.seeds import BACKGROUND, Draws
 
 KINDS = ("street", "photo", "gradient", "studio")
 CAMERAS = 6

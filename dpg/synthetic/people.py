@@ -13,10 +13,10 @@ exists exactly:
 
 The pose may also be real: ``pose_from_keypoints`` lifts any COCO-18 keypoints (such as the
 Market-1501 training annotations, ``load_poses``) so the model sees the real pose
-distribution. The modules behind this one: ``synthetic_pose`` (skeleton and real poses),
-``synthetic_appearance`` (identities), ``synthetic_body`` (drawing the parts as labels),
-``synthetic_colour`` (palette, patterns, shading, the binary mask), ``synthetic_scene``
-(backgrounds and their lighting) and ``synthetic_random`` (per-factor seeded draws).
+distribution. The modules behind this one: ``pose`` (skeleton and real poses),
+``appearance`` (identities), ``body`` (drawing the parts as labels), ``colour`` (palette,
+patterns, shading, the binary mask), ``scene`` (backgrounds and their lighting) and
+``seeds`` (every seed: the splits' seed ranges, ``factor_seed``, and the per-factor draws).
 
 Settings: ``style="market"`` at 128x64 (pedestrians in street scenes, the paper's Market-1501
 setting) and ``style="studio"`` at 256x256 (the DeepFashion setting: light studio walls,
@@ -44,10 +44,11 @@ import cv2
 import numpy as np
 import torch
 
-from dpg.data.synthetic_appearance import Appearance, sample_appearance
-from dpg.data.synthetic_colour import draw_person
-from dpg.data.synthetic_pose import Pose, pose_from_keypoints, sample_pose
-from dpg.data.synthetic_scene import Background, render_background, sample_background
+from dpg.synthetic.appearance import Appearance, sample_appearance
+from dpg.synthetic.colour import draw_person
+from dpg.synthetic.pose import Pose, pose_from_keypoints, sample_pose
+from dpg.synthetic.scene import Background, render_background, sample_background
+from dpg.synthetic.seeds import FACTORS, SPLITS, factor_seed
 
 __all__ = [
     "Appearance",
@@ -68,11 +69,7 @@ __all__ = [
     "STYLE_SIZES",
 ]
 
-SPLITS = ("train", "val", "test")
-SEED_SPAN = 2**40  # seeds of split i lie in [i * SEED_SPAN, (i + 1) * SEED_SPAN)
-FACTORS = ("appearance", "background", "pose")
 STYLE_SIZES = {"market": (128, 64), "studio": (256, 256)}
-_MASK64 = (1 << 64) - 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,27 +95,6 @@ def render(appearance: Appearance, background: Background, pose: Pose) -> Render
     image = render_background(background, pose.size)
     cv2.copyTo(person, mask.view(np.uint8), image)  # in place: the person over the scene
     return Rendering(image, pose.keypoints(), mask, appearance.identity, background.camera)
-
-
-def _splitmix(x: int) -> int:
-    """SplitMix64's finaliser: a cheap, well-mixed 64-bit hash of a 64-bit integer."""
-    x = (x + 0x9E3779B97F4A7C15) & _MASK64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return x ^ (x >> 31)
-
-
-def factor_seed(split: str, factor: str, index: int, seed: int = 0) -> int:
-    """The seed of ``factor`` (``"appearance"``, ``"background"``, ``"pose"``) for item or
-    identity ``index`` of ``split``, inside the split's own seed range (module docstring)."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    if factor not in FACTORS:
-        raise ValueError(f"factor must be one of {FACTORS}, got {factor!r}")
-    if index < 0 or seed < 0:
-        raise ValueError(f"index and seed must be non-negative, got {index} and {seed}")
-    h = _splitmix(_splitmix(_splitmix(seed) ^ FACTORS.index(factor)) ^ index)
-    return SPLITS.index(split) * SEED_SPAN + h % SEED_SPAN
 
 
 def load_poses(csv_path: str | os.PathLike, size: tuple[int, int] | None = None, min_joints: int = 6) -> np.ndarray:

@@ -30,8 +30,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from dpg.data.synthetic_random import POSE, Draws
 from dpg.keypoints import FLIP_PERM, JOINTS
+from dpg.synthetic.seeds import POSE, Draws
 
 # Joint ids by name, from the package's COCO-18 order (OpenPose's, dpg.keypoints.JOINTS).
 _ID = {name: i for i, name in enumerate(JOINTS)}

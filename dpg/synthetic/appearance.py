@@ -23,7 +23,7 @@ from functools import cached_property
 
 import numpy as np
 
-from dpg.data.synthetic_random import APPEARANCE, Draws
+from dpg.synthetic.seeds import APPEARANCE, Draws
 
 
 class Part(IntEnum):

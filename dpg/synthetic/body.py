@@ -8,7 +8,7 @@ depth (the far arm goes behind the torso in a side view), the head last; long ha
 and backpacks go behind the torso or over it depending on the view.
 
 Colour, shading and the binary mask come afterwards, from the labels alone
-(``dpg.data.synthetic_colour``).
+(``dpg.synthetic.colour``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-from dpg.data.synthetic_appearance import Appearance, Part
-from dpg.data.synthetic_pose import (
+from dpg.synthetic.appearance import Appearance, Part
+from dpg.synthetic.pose import (
     HEAD_RX,
     HEAD_RY,
     HEAD_RZ,
@@ -44,7 +44,7 @@ from dpg.data.synthetic_pose import (
     Pose,
 )
 
-SS = 2  # supersampling factor (dpg.data.synthetic_colour assumes 2x2 blocks)
+SS = 2  # supersampling factor (dpg.synthetic.colour assumes 2x2 blocks)
 # PIL fills canvas pixel j over [j, j + 1); an output pixel i (centre i) covers canvas pixels
 # SS*i .. SS*i + SS - 1, so output coordinate u maps to canvas coordinate SS * u + SS / 2.
 # With this mapping a mirrored pose rasterises to exactly the mirrored mask.
