@@ -15,7 +15,7 @@ import torch
 
 from dpg.checkpoint import load_model
 from dpg.data.annotations import read_annotation_csv
-from dpg.inference import DEFAULT_CHECKPOINT
+from dpg.hub import DEFAULT_CHECKPOINT
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CSV = os.path.join(HERE, "..", "..", "shared", "data", "market", "market-annotation-test.csv")

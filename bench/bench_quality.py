@@ -22,7 +22,8 @@ import os
 import sys
 
 from dpg.eval.disentangle import evaluate_disentanglement, reconstruction_quality
-from dpg.inference import BUNDLED, PersonGenerator
+from dpg.hub import BUNDLED
+from dpg.inference import PersonGenerator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.environ.get("DPG_SHARED_DATA", os.path.join(HERE, "..", "..", "shared", "data"))

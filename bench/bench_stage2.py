@@ -24,7 +24,8 @@ import sys
 import numpy as np
 
 from dpg.eval.stage2 import decode_poses, frechet_table, pose_plausibility, real_embeddings, split_real, stage2_samples
-from dpg.inference import BUNDLED, PersonGenerator
+from dpg.hub import BUNDLED
+from dpg.inference import PersonGenerator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.environ.get("DPG_SHARED_DATA", os.path.join(HERE, "..", "..", "shared", "data"))

@@ -19,155 +19,21 @@ No Gradio here: the app and the command line are thin layers over this class.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
 import numpy as np
 import torch
 
 from dpg.checkpoint import load_model
 from dpg.data.geometry import person_geometry
+from dpg.device import resolve_device
 from dpg.errors import UserError
+from dpg.hub import resolve_checkpoint
+from dpg.inversion import Inversion, invert
 from dpg.keypoints import BODY_PARTS, NUM_PARTS
 from dpg.model import FACTORS, DisentangledPersonModel, Factors
+from dpg.pixels import from_uint8
 from dpg.runtime import FastComposer
-
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-DEFAULT_CHECKPOINT = ASSETS / "dpg-demo.safetensors"  # trained on real people (assets/MODEL_CARD.md)
-# The bundled models by name (``--checkpoint procedural``): the default, and the model trained on
-# procedural people alone, kept for the ground-truth benchmarks (bench_quality, bench_stage2).
-BUNDLED = {"real": DEFAULT_CHECKPOINT, "procedural": ASSETS / "dpg-procedural.safetensors"}
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def resolve_device(spec: torch.device | str | None) -> torch.device:
-    """``--device`` -> a device that exists here (CUDA when present for ``None``), or a
-    ``UserError`` naming what is available."""
-    if spec is None:
-        return default_device()
-    try:
-        device = torch.device(spec)
-    except (RuntimeError, TypeError):
-        raise UserError(f"unknown device {spec!r}: use cpu or cuda (cuda:N for the N-th GPU)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {spec}: this machine has no usable CUDA GPU; use --device cpu")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise UserError(f"--device {spec}: there are {torch.cuda.device_count()} GPUs (cuda:0 ..)")
-    if device.type not in ("cpu", "cuda"):
-        raise UserError(f"--device {spec}: dpg runs on cpu or cuda")
-    return device
-
-
-def resolve_checkpoint(spec: str | os.PathLike | None) -> Path:
-    """A local path, or a Hugging Face Hub repo id (``owner/name`` or ``hf://owner/name``)
-    fetched with ``huggingface_hub`` when it is installed and the hub is reachable."""
-    if spec is None or (str(spec) in BUNDLED and not Path(spec).exists()):  # a bundled model, by name or default
-        bundled = DEFAULT_CHECKPOINT if spec is None else BUNDLED[str(spec)]
-        if not bundled.exists():
-            raise UserError(f"the bundled weights {bundled} are missing: reinstall, or pass --checkpoint PATH")
-        return bundled
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        inside = sorted(path.glob("*.safetensors"))
-        hint = f", e.g. {inside[0]}" if inside else ""
-        raise UserError(f"{spec} is a folder: pass the .safetensors file inside it{hint}")
-    if path.exists():
-        return path
-    text = str(spec)
-    # owner/name is a Hub id unless its first part is a folder here (then most likely a
-    # mistyped path); hf://owner/name is always the Hub
-    looks_local = path.parent.is_dir() and str(path.parent) not in ("", ".")
-    hub = text.removeprefix("hf://") if text.startswith("hf://") else None
-    if hub is None and text.count("/") == 1 and not text.endswith(".safetensors") and not text.startswith((".", "/")):
-        if looks_local:
-            raise UserError(f"checkpoint not found: {spec} (there is a folder {path.parent} here; for the Hub repo, pass hf://{text})")
-        hub = text
-    if hub is not None:
-        text = hub
-        try:
-            from huggingface_hub import hf_hub_download
-        except ImportError:
-            raise UserError(f"{text} is not a file, and huggingface_hub is not installed to fetch it from the Hub") from None
-        try:
-            return Path(hf_hub_download(text, "model.safetensors"))
-        except Exception as err:  # the hub client raises many kinds; all mean "could not fetch"
-            raise UserError(
-                f"could not fetch {text}/model.safetensors from the Hugging Face Hub ({type(err).__name__}); "
-                "check the repo id and the network, or pass a local path"
-            ) from None
-    raise UserError(f"checkpoint not found: {spec} (a .safetensors path or a Hub repo id owner/name)")
-
-
-def push_to_hub(checkpoint: str | os.PathLike, repo_id: str) -> str:
-    """Upload a checkpoint as ``model.safetensors`` of a Hub model repo; returns its URL."""
-    try:
-        from huggingface_hub import HfApi
-    except ImportError:
-        raise UserError("pushing needs huggingface_hub: pip install 'dpg[hub]'") from None
-    try:
-        api = HfApi()
-        api.create_repo(repo_id, exist_ok=True)
-        api.upload_file(path_or_fileobj=str(checkpoint), path_in_repo="model.safetensors", repo_id=repo_id)
-    except Exception as err:
-        raise UserError(f"could not push to the Hugging Face Hub ({type(err).__name__}: {err}); log in and check the network") from None
-    return f"https://huggingface.co/{repo_id}"
-
-
-@dataclass(frozen=True)
-class Inversion:
-    """Noise codes found for embeddings, with the residual ``||Phi(z) - e|| / ||e||`` per row."""
-
-    z: dict[str, torch.Tensor]
-    residual: dict[str, np.ndarray]
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """``[N, 3, H, W]`` about [-1, 1] -> uint8 ``[N, H, W, 3]`` (the decoder is linear: clamp)."""
-    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte()
-    return x.permute(0, 2, 3, 1).cpu().numpy()
-
-
-def from_uint8(images: np.ndarray) -> torch.Tensor:
-    """uint8 ``[N, H, W, 3]`` or ``[H, W, 3]`` -> float ``[N, 3, H, W]`` in [-1, 1]."""
-    a = np.ascontiguousarray(images)
-    x = torch.from_numpy(a if a.flags.writeable else a.copy())  # torch warns on read-only arrays
-    if x.ndim == 3:
-        x = x[None]
-    return x.permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
-# Basin hops after an inversion's fit (``PersonGenerator.invert``): the kick's std as a fraction
-# of the mapping's noise std, and the L-BFGS iterations of each refit. Tuned on the foregrounds
-# of eight sampled people (seeds 100-107, a one-start fit, 25 hops): a kick of 0.15 stayed in the
-# same basin (3 of 8 below 1%), 1.0 was a restart in all but name (3 of 8); 0.5: 8 of 8.
-HOP_KICK = 0.5
-HOP_ITERS = 300
-
-
-def _fit(fn, z: torch.Tensor, target: torch.Tensor, iters: int, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """L-BFGS on ``||fn(z) - target||^2`` from the starts ``z`` ``[S, K]`` of one person (one
-    problem: the starts share the line search), in rounds of 100 iterations until the best
-    start is within ``tol`` of the target's norm or ``iters`` are spent. Returns ``z`` and each
-    start's relative residual ``[S]``."""
-    z = z.detach().clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([z], lr=1, max_iter=100, history_size=50, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = (fn(z) - target).pow(2).sum()
-        loss.backward()
-        return loss
-
-    for _ in range(max(1, iters // 100)):
-        opt.step(closure)
-        with torch.no_grad():
-            rel = (fn(z) - target).norm(dim=1) / target.norm(dim=1).clamp_min(1e-8)  # [S]
-        if float(rel.min()) < tol:
-            break
-    return z.detach(), rel
 
 
 class PersonGenerator:
@@ -431,106 +297,18 @@ class PersonGenerator:
         return Factors(out["fg"], out.get("bg"), out["pose"])
 
     def invert(
-        self,
-        factors: Factors,
-        iters: int = 1000,
-        tol: float = 0.01,
-        starts: int = 4,
-        pool: int = 8192,
-        hops: int = 20,
-        only=None,
+        self, factors: Factors, iters: int = 1000, tol: float = 0.01, starts: int = 4, pool: int = 8192, hops: int = 20, only=None
     ) -> Inversion:
         """Find ``z`` with ``Phi(z)`` close to each factor's embedding (section 4.4, after Lipton
-        & Tripathi): L-BFGS on the squared distance from ``starts`` noise draws per person,
-        keeping the best, in rounds of 100 iterations until the residual (relative to the
-        embedding's norm) is below ``tol`` or ``iters`` are spent; each person is fitted on its
-        own. (Adam, tried first, crawled below a few percent.)
-
-        The pose is compared like with like (and may take ``min(300, iters)`` iterations more). Its target is the pose code of the person's
-        keypoints, ``E(k)``; what a ``z`` draws is keypoints too, ``D(Phi(z))``, whose code is
-        ``E(D(Phi(z)))``. That round trip moves a sampled code by 6% (median; 12% at the 90th
-        percentile), off the mapping's range, so fitting ``Phi(z)`` itself to ``E(k)`` stalled
-        at 1-4% (the bench person: 2.3%). The pose therefore runs in two phases: three rounds
-        on ``Phi(z)`` from the draws nearest to the target among ``pool`` (one batched pass),
-        which puts each start where the right joints are visible (the round trip is flat in
-        the thresholded visibilities between their jumps; fitting it from the pool's draws
-        directly stalled at 12-25% for four of seven people), then rounds on
-        ``E(D(Phi(z)))``, whose residual is reported: below 0.4% on ten sampled people (run to
-        convergence) where the one-phase fit left 0.4-3.6%. The foreground and background
-        start from random draws (nearest starts made them worse, 1.3% against 0.84%) and fit
-        ``Phi(z)`` directly.
-
-        Where the fit ends above ``tol``, up to ``hops`` basin hops follow (``HOP_*``): kick the
-        best ``z`` by Gaussian noise of half the noise's std, refit ``HOP_ITERS`` iterations,
-        keep the result only if it is better. The foreground mapping folds its 224 noise
-        dimensions onto a thin manifold (a network regressing ``z`` from ``Phi(z)`` misses by 82%),
-        so L-BFGS stops at the foot of a fold, 1-3% from targets it could reach exactly. On twelve
-        sampled people (``iters=1000``, ``tol=0.008``) no foreground fit ended below 1% (median
-        2.3%) and 7 of 12 backgrounds did; with 20 hops 10 of 12 foregrounds (the others 1.04% and
-        1.06%) and all 12 backgrounds did, in 17 s a person for both on one CPU thread. Fresh
-        random restarts instead of kicks gained nothing (1.4-4.1%), nor did kicks as large as a
-        draw. On an encoded photo, which no ``z`` reaches exactly, every hop runs: ten roughly
-        halve the residual (fg 10-13% to 5-6%); one photo's three factors take 6 s without hops,
-        18 s with 10 and 25 s with 20 on a CPU. ``hops=0`` skips them where time matters more
-        (the app).
-
-        ``only`` names the factors to invert (default: all the model's); the result holds those.
-        Each hop refits up to ``HOP_ITERS`` iterations, so ``iters`` bounds the first fit only."""
+        & Tripathi): L-BFGS from ``starts`` noise draws per person, then up to ``hops`` basin
+        hops while the residual (relative to the embedding's norm) is above ``tol``
+        (``dpg.inversion.invert``; docs/inversion.md tells how each choice was measured).
+        ``only`` names the factors to invert (default: all the model's); the result holds those."""
         chosen = (only,) if isinstance(only, str) else tuple(self.factors if only is None else only)
         if not chosen:
             raise UserError(f"nothing to invert: name at least one of this model's factors ({', '.join(self.factors)})")
         mappings = {f: self._mapping(f) for f in chosen}  # every name checked before any fitting
-        zs, res = {}, {}
-        params = list(self.model.parameters())
-        flags = [q.requires_grad for q in params]
-        self.model.requires_grad_(False)  # gradients for z alone
-        try:
-            for f, mapping in mappings.items():
-                near = None  # the pose's pool: draws [P, K] and their codes [P, K], shared by every person
-                if f == "pose" and pool > starts:
-                    with torch.no_grad():
-                        draws = mapping.noise(pool, torch.Generator().manual_seed(0)).to(self.device)
-                        near = draws, mapping(draws)
-                target = self.model.encode_pose(factors.keypoints) if f == "pose" else getattr(factors, f)
-                found = [self._invert_one(f, mapping, e[None], iters, tol, starts, near, hops) for e in target.detach()]
-                zs[f] = torch.cat([z for z, _ in found])
-                res[f] = np.array([r for _, r in found])
-        finally:
-            for q, flag in zip(params, flags):
-                q.requires_grad_(flag)
-        return Inversion(zs, res)
-
-    def _invert_one(self, f: str, mapping, e: torch.Tensor, iters: int, tol: float, starts: int, near=None, hops: int = 0):
-        """One person's ``z`` ``[1, K]`` and relative residual for factor ``f`` (``invert``);
-        ``near`` (the pose's pool of draws and codes) gives starts nearest to ``e`` instead of
-        random draws. People are fitted one at a time: L-BFGS shares its line search and curvature history
-        across the rows it is given, so a batch of people would couple their results (on the
-        tiny test model one person came out at 1.15% beside another and 0.12% alone)."""
-        target = e.repeat(starts, 1)  # [starts, K]
-        if near is None:
-            z = mapping.noise(starts, torch.Generator().manual_seed(0)).to(self.device)
-        else:
-            draws, codes = near
-            z = draws[torch.cdist(codes, e)[:, 0].topk(starts, largest=False).indices]
-        fn = mapping
-        if f == "pose":
-            z, _ = _fit(mapping, z, target, min(300, iters), tol)
-
-            def fn(z):  # the code of the keypoints z draws
-                return self.model.drawn_pose_code(mapping(z))
-
-        z, rel = _fit(fn, z, target, iters, tol)
-        best = int(rel.argmin())
-        z, r = z[best : best + 1], float(rel[best])
-        kicks = torch.Generator().manual_seed(1)  # drawn on the CPU: the same hops on every device
-        for _ in range(hops):
-            if r < tol:
-                break
-            kick = torch.randn(z.shape, generator=kicks).to(self.device) * (HOP_KICK * mapping.noise_std)
-            zh, rh = _fit(fn, z + kick, e, HOP_ITERS, tol)
-            if float(rh[0]) < r:
-                z, r = zh, float(rh[0])
-        return z, r
+        return invert(self.model, mappings, factors, iters, tol, starts, pool, hops, self.device)
 
     def inverse_interpolate(self, a: Factors, b: Factors, steps: int = 8, method: str = "lerp", factors=None, **kw):
         """Invert two people to noise, interpolate, decode. Returns ``(Factors, Inversion, Inversion)``;

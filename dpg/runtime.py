@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from dpg.decoder import UNetDecoder
 from dpg.nn import ConvResBlock
+from dpg.pixels import to_uint8
 
 # The largest difference from the eager composer, in uint8 grey levels, that the fast path
 # may show (Winograd's rounding; a test checks it on a tiny seeded model).
@@ -111,7 +112,4 @@ class FastComposer:
     @torch.no_grad()
     def compose(self, factors) -> np.ndarray:
         """``Factors`` -> uint8 images ``[N, H, W, 3]``."""
-        # the same conversion as dpg.inference.to_uint8, written here so that dpg.inference
-        # can import this module
-        x = ((self.decode(factors).float().clamp(-1, 1) + 1) * 127.5).round().byte()
-        return x.permute(0, 2, 3, 1).cpu().numpy()
+        return to_uint8(self.decode(factors))

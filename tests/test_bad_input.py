@@ -159,7 +159,7 @@ def test_demo_refuses_unknown_stages_and_budgets(tmp_path, capsys):
 
 def test_checkpoint_paths_that_are_folders_or_mistyped(tmp_path, monkeypatch):
     from dpg.errors import UserError
-    from dpg.inference import resolve_checkpoint
+    from dpg.hub import resolve_checkpoint
 
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "model.safetensors").write_bytes(b"")

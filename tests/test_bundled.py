@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from dpg.checkpoint import read_metadata
-from dpg.inference import BUNDLED, DEFAULT_CHECKPOINT, PersonGenerator
+from dpg.hub import BUNDLED, DEFAULT_CHECKPOINT
+from dpg.inference import PersonGenerator
 
 PROCEDURAL = BUNDLED["procedural"]
 pytestmark = pytest.mark.skipif(not (DEFAULT_CHECKPOINT.exists() and PROCEDURAL.exists()), reason="bundled weights not present")

@@ -24,7 +24,8 @@ from dpg.directions import (
 )
 from dpg.errors import UserError
 from dpg.eval.real import fit_probe
-from dpg.inference import DEFAULT_CHECKPOINT, PersonGenerator
+from dpg.hub import DEFAULT_CHECKPOINT
+from dpg.inference import PersonGenerator
 from dpg.model import DisentangledPersonModel
 from train.directions import auc
 

@@ -10,7 +10,7 @@ import torch
 from dpg.cli import main as dpg
 from dpg.config import tiny
 from dpg.errors import UserError
-from dpg.inference import resolve_checkpoint
+from dpg.hub import resolve_checkpoint
 from dpg.keypoints import JOINTS
 from dpg.model import Factors
 from dpg.synthetic.people import SyntheticPeople
@@ -111,7 +111,7 @@ def test_commands_write_their_files(ckpt, tmp_path):
 
 
 def test_basin_hops_keep_only_what_is_better_and_repeat_exactly(gen, monkeypatch):
-    import dpg.inference
+    import dpg.inversion
 
     target = gen.sample(fg=4, bg=5, pose=6)
     kw = {"iters": 100, "tol": 1e-6, "only": ("fg", "bg")}
@@ -125,18 +125,18 @@ def test_basin_hops_keep_only_what_is_better_and_repeat_exactly(gen, monkeypatch
     # refit worse, some may refit better on the tiny random model), the z returned is the best
     # of the fit and every hop, and a hop that refit worse never replaces it.
     fits = []
-    real_fit = dpg.inference._fit
+    real_fit = dpg.inversion.fit
 
     def spy(fn, z, target, iters, tol):
         z_out, rel = real_fit(fn, z, target, iters, tol)
         fits.append((iters, z_out.detach().clone(), rel.detach().clone()))
         return z_out, rel
 
-    monkeypatch.setattr(dpg.inference, "HOP_KICK", 100.0)
-    monkeypatch.setattr(dpg.inference, "_fit", spy)
+    monkeypatch.setattr(dpg.inversion, "HOP_KICK", 100.0)
+    monkeypatch.setattr(dpg.inversion, "fit", spy)
     wild = gen.invert(target, hops=3, **{**kw, "only": ("bg",)})
     first, hops = fits[0], fits[1:]
-    assert all(it == dpg.inference.HOP_ITERS for it, _, _ in hops) and 1 <= len(hops) <= 3
+    assert all(it == dpg.inversion.HOP_ITERS for it, _, _ in hops) and 1 <= len(hops) <= 3
     best_r = float(first[2].min())
     best_z = first[1][int(first[2].argmin())][None]
     for _, z_h, r_h in hops:
@@ -144,7 +144,7 @@ def test_basin_hops_keep_only_what_is_better_and_repeat_exactly(gen, monkeypatch
             best_r, best_z = float(r_h[0]), z_h
     assert float(wild.residual["bg"][0]) == pytest.approx(best_r)
     assert torch.equal(wild.z["bg"], best_z)
-    monkeypatch.setattr(dpg.inference, "_fit", real_fit)
+    monkeypatch.setattr(dpg.inversion, "fit", real_fit)
     with pytest.raises(UserError, match="no hair factor.*fg, bg, pose"):
         gen.invert(target, only=("fg", "hair"))
     with pytest.raises(UserError, match="nothing to invert.*fg, bg, pose"):

@@ -6,8 +6,9 @@ import torch
 
 import dpg.runtime as runtime
 from dpg.config import tiny
-from dpg.inference import PersonGenerator, to_uint8
+from dpg.inference import PersonGenerator
 from dpg.model import DisentangledPersonModel, Factors
+from dpg.pixels import to_uint8
 
 needs_nnpack = pytest.mark.skipif(not runtime.nnpack_available(), reason="this torch build has no NNPACK")
 

@@ -72,7 +72,7 @@ class Dist:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         local = int(os.environ.get("LOCAL_RANK", "0"))
-        from dpg.inference import resolve_device
+        from dpg.device import resolve_device
 
         device = resolve_device(device_arg)
         if device.type == "cuda" and self.world > 1:

@@ -25,7 +25,7 @@ def _generator(args):
 
 
 def _device(args):
-    from dpg.inference import default_device
+    from dpg.device import default_device
 
     return args.device or default_device()
 

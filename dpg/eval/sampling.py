@@ -71,7 +71,7 @@ def sample(kind: str, model, seeds, poses=None, batch_size: int = 64):
     import numpy as np
 
     from dpg.baselines import sample_images
-    from dpg.inference import to_uint8
+    from dpg.pixels import to_uint8
 
     seeds = [int(s) for s in seeds]
     if kind == "baseline":
@@ -109,8 +109,8 @@ def real_images(size: tuple[int, int], n: int, data: str | None, seed: int):
 
     from dpg.config import market
     from dpg.data.sources import stage1_dataset
-    from dpg.inference import to_uint8
     from dpg.keypoints import mask_radius
+    from dpg.pixels import to_uint8
 
     cfg = market()
     cfg = replace(
@@ -171,9 +171,9 @@ def markdown(result: dict) -> str:
 
 def cmd_sampling(args) -> int:
 
+    from dpg.device import resolve_device
     from dpg.errors import UserError
     from dpg.eval.metrics import frechet_distance_of
-    from dpg.inference import resolve_device
 
     device = resolve_device(args.device)
     notes, columns, rows = [], {}, []

@@ -1,0 +1,111 @@
+"""Inversion (section 4.4, after Lipton & Tripathi): the noise ``z`` whose mapping ``Phi(z)``
+is closest to a factor's embedding, for inverse interpolation between two real people.
+
+L-BFGS on ``||Phi(z) - e||^2`` from a few noise draws per person, in rounds of 100 iterations
+until the residual ``||Phi(z) - e|| / ||e||`` is below ``tol``; then, where it is not, basin
+hops: kick the best ``z`` by Gaussian noise of ``HOP_KICK`` times the noise's std, refit
+``HOP_ITERS`` iterations, keep the result only if it is better. The pose is compared like with
+like: the code of the keypoints ``z`` draws, ``E(D(Phi(z)))``, after three rounds on ``Phi(z)``
+from the pool's draws nearest the target. Why each choice (Adam against L-BFGS, nearest starts,
+one person at a time, the kick's size): docs/inversion.md, with the measurements.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+# Basin hops: the kick's std as a fraction of the mapping's noise std, and the L-BFGS
+# iterations of each refit (docs/inversion.md).
+HOP_KICK = 0.5
+HOP_ITERS = 300
+
+
+@dataclass(frozen=True)
+class Inversion:
+    """Noise codes found for embeddings, with the residual ``||Phi(z) - e|| / ||e||`` per row."""
+
+    z: dict[str, torch.Tensor]
+    residual: dict[str, np.ndarray]
+
+
+def fit(fn, z: torch.Tensor, target: torch.Tensor, iters: int, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """L-BFGS on ``||fn(z) - target||^2`` from the starts ``z`` ``[S, K]`` of one person (one
+    problem: the starts share the line search), in rounds of 100 iterations until the best
+    start is within ``tol`` of the target's norm or ``iters`` are spent. Returns ``z`` and each
+    start's relative residual ``[S]``."""
+    z = z.detach().clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([z], lr=1, max_iter=100, history_size=50, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = (fn(z) - target).pow(2).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(max(1, iters // 100)):
+        opt.step(closure)
+        with torch.no_grad():
+            rel = (fn(z) - target).norm(dim=1) / target.norm(dim=1).clamp_min(1e-8)  # [S]
+        if float(rel.min()) < tol:
+            break
+    return z.detach(), rel
+
+
+def invert(model, mappings: dict, factors, iters: int, tol: float, starts: int, pool: int, hops: int, device) -> Inversion:
+    """``z`` for each factor in ``mappings`` (``{factor: MappingNetwork}`` of ``model``) of every
+    person in ``factors`` (``dpg.model.Factors``), fitted one person at a time (``invert_one``).
+    The model's weights are frozen meanwhile (gradients for ``z`` alone) and restored after."""
+    zs, res = {}, {}
+    params = list(model.parameters())
+    flags = [q.requires_grad for q in params]
+    model.requires_grad_(False)
+    try:
+        for f, mapping in mappings.items():
+            near = None  # the pose's pool: draws [P, K] and their codes [P, K], shared by every person
+            if f == "pose" and pool > starts:
+                with torch.no_grad():
+                    draws = mapping.noise(pool, torch.Generator().manual_seed(0)).to(device)
+                    near = draws, mapping(draws)
+            target = model.encode_pose(factors.keypoints) if f == "pose" else getattr(factors, f)
+            found = [invert_one(model, f, mapping, e[None], iters, tol, starts, near, hops, device) for e in target.detach()]
+            zs[f] = torch.cat([z for z, _ in found])
+            res[f] = np.array([r for _, r in found])
+    finally:
+        for q, flag in zip(params, flags):
+            q.requires_grad_(flag)
+    return Inversion(zs, res)
+
+
+def invert_one(model, f: str, mapping, e: torch.Tensor, iters: int, tol: float, starts: int, near=None, hops: int = 0, device="cpu"):
+    """One person's ``z`` ``[1, K]`` and relative residual for factor ``f``; ``near`` (the
+    pose's pool of draws and codes) gives starts nearest to ``e`` instead of random draws.
+    People are fitted one at a time: L-BFGS shares its line search and curvature history across
+    the rows it is given, so a batch of people would couple their results."""
+    target = e.repeat(starts, 1)  # [starts, K]
+    if near is None:
+        z = mapping.noise(starts, torch.Generator().manual_seed(0)).to(device)
+    else:
+        draws, codes = near
+        z = draws[torch.cdist(codes, e)[:, 0].topk(starts, largest=False).indices]
+    fn = mapping
+    if f == "pose":
+        z, _ = fit(mapping, z, target, min(300, iters), tol)
+
+        def fn(z):  # the code of the keypoints z draws
+            return model.drawn_pose_code(mapping(z))
+
+    z, rel = fit(fn, z, target, iters, tol)
+    best = int(rel.argmin())
+    z, r = z[best : best + 1], float(rel[best])
+    kicks = torch.Generator().manual_seed(1)  # drawn on the CPU: the same hops on every device
+    for _ in range(hops):
+        if r < tol:
+            break
+        kick = torch.randn(z.shape, generator=kicks).to(device) * (HOP_KICK * mapping.noise_std)
+        zh, rh = fit(fn, z + kick, e, HOP_ITERS, tol)
+        if float(rh[0]) < r:
+            z, r = zh, float(rh[0])
+    return z, r
