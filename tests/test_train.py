@@ -220,8 +220,8 @@ def test_a_trainer_that_stops_on_bad_input_closes_its_process_group(tmp_path, mo
     import torch.distributed as dist
 
     from dpg.errors import UserError
-    from train import common
-    from train.common import user_errors
+    from train import dist as train_dist
+    from train.cli import user_errors
 
     @user_errors
     def raises(argv=None):
@@ -233,7 +233,7 @@ def test_a_trainer_that_stops_on_bad_input_closes_its_process_group(tmp_path, mo
 
     for i, main in enumerate((raises, returns)):
         dist.init_process_group("gloo", init_method=f"file://{tmp_path}/pg{i}", rank=0, world_size=1)
-        monkeypatch.setitem(common._GROUP, "ours", True)  # as Dist marks the group it opens under torchrun
+        monkeypatch.setitem(train_dist._GROUP, "ours", True)  # as Dist marks the group it opens under torchrun
         assert main() == 1
         assert not dist.is_initialized()
     dist.init_process_group("gloo", init_method=f"file://{tmp_path}/pg-other", rank=0, world_size=1)

@@ -4,7 +4,7 @@
     python -m train.baselines --model dcgan --preset paper --data MARKET
     python -m train.baselines --model vae --preset cpu --set run.max_minutes=8
 
-The same conventions as the main trainers (``train.common``): ``--preset`` (``tiny``, ``cpu``,
+The same conventions as the main trainers (``train.cli``, ``train.run``): ``--preset`` (``tiny``, ``cpu``,
 ``paper``) and ``--set key=value``, a run folder with ``config.json``, ``stats.jsonl``,
 ``log.txt``, ``losses.png``, sample grids and rotating checkpoints, exact resume (``--fresh``
 to start over), a NaN stop. It ends with ``<model>.safetensors``. Sample grids: for the VAE,
@@ -26,20 +26,10 @@ from dpg.baselines.vae import vae_step
 from dpg.checkpoint import config_json
 from dpg.config import override
 from dpg.data.sources import stage1_dataset
-from train.common import (
-    Dist,
-    Diverged,
-    Run,
-    StepSampler,
-    loader,
-    lr_at,
-    parser,
-    resume_error,
-    set_lr,
-    step_generator,
-    to_device,
-    user_errors,
-)
+from train.cli import parser, user_errors
+from train.dist import Dist
+from train.run import Diverged, Run, resume_error
+from train.sampler import StepSampler, loader, lr_at, set_lr, step_generator, to_device
 
 
 class Images(torch.utils.data.Dataset):
@@ -56,7 +46,7 @@ class Images(torch.utils.data.Dataset):
 
 
 class BaselineRun(Run):
-    """``train.common.Run`` with baseline checkpoints (``dpg.baselines.save_baseline``)."""
+    """``train.run.Run`` with baseline checkpoints (``dpg.baselines.save_baseline``)."""
 
     def __init__(self, out, cfg: BaselineConfig, model: str, main: bool = True, progress: bool = True):
         super().__init__(out, cfg, main, progress)

@@ -27,7 +27,7 @@ from pathlib import Path
 from dpg import checkpoint
 from dpg.errors import UserError
 from train import pose_ae, stage1, stage2
-from train.common import user_errors
+from train.cli import user_errors
 from train.stage2 import training_facts
 
 

@@ -54,7 +54,7 @@ from dpg.directions import (
 )
 from dpg.errors import UserError
 from dpg.inference import PersonGenerator
-from train.common import user_errors
+from train.cli import user_errors
 
 HERE = Path(__file__).resolve().parent
 SHARED = os.environ.get("DPG_SHARED_DATA", str(HERE.parent.parent / "shared" / "data"))

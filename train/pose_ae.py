@@ -18,7 +18,10 @@ from dpg.data.sources import pose_keypoints
 from dpg.keypoints import flip_keypoints, pose_vector
 from dpg.model import DisentangledPersonModel
 from dpg.training import pose_ae_step
-from train.common import Dist, Diverged, Run, StepSampler, lr_at, parser, resolve_config, set_lr, user_errors
+from train.cli import parser, resolve_config, user_errors
+from train.dist import Dist
+from train.run import Diverged, Run
+from train.sampler import StepSampler, lr_at, set_lr
 
 
 @user_errors

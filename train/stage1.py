@@ -22,22 +22,10 @@ from dpg.data.sources import stage1_dataset
 from dpg.discriminator import ImageDiscriminator
 from dpg.model import DisentangledPersonModel
 from dpg.training import stage1_step
-from train.common import (
-    Dist,
-    Diverged,
-    Run,
-    StepSampler,
-    init_from,
-    kept_init_facts,
-    loader,
-    lr_at,
-    parser,
-    resolve_config,
-    set_lr,
-    stage_steps,
-    to_device,
-    user_errors,
-)
+from train.cli import parser, resolve_config, user_errors
+from train.dist import Dist
+from train.run import Diverged, Run, init_from, kept_init_facts, stage_steps
+from train.sampler import StepSampler, loader, lr_at, set_lr, to_device
 
 
 @torch.no_grad()

@@ -37,23 +37,10 @@ from dpg.errors import UserError
 from dpg.keypoints import flip_keypoints
 from dpg.model import DisentangledPersonModel
 from dpg.training import critic_step, mapping_step
-from train.common import (
-    Dist,
-    Diverged,
-    Run,
-    StepSampler,
-    init_from,
-    kept_init_facts,
-    loader,
-    lr_at,
-    parser,
-    resolve_config,
-    set_lr,
-    stage_steps,
-    step_generator,
-    to_device,
-    user_errors,
-)
+from train.cli import parser, resolve_config, user_errors
+from train.dist import Dist
+from train.run import Diverged, Run, init_from, kept_init_facts, stage_steps
+from train.sampler import StepSampler, loader, lr_at, set_lr, step_generator, to_device
 
 
 @torch.no_grad()
@@ -95,7 +82,7 @@ def training_facts(meta: dict) -> dict:
 
 def warm_start_facts(run_dir, init: str, fresh: bool, resumed: bool = False, write: bool = True) -> dict:
     """The training facts of ``init`` as they were when this run folder first started from it
-    (``train.common.kept_init_facts``)."""
+    (``train.run.kept_init_facts``)."""
     return kept_init_facts(run_dir, init, fresh, training_facts, resumed, write)
 
 

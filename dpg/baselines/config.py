@@ -4,7 +4,7 @@ dataclasses and presets in code, as ``dpg.config``.
 ``tiny`` (tests, 32x16), ``cpu`` (128x64 at a quarter of the usual width: a few minutes on a
 laptop CPU) and ``paper`` (128x64 with DCGAN's 64-channel towers and the usual DCGAN
 optimiser). The ``run`` section is ``dpg.config.RunConfig`` itself, so the baselines share the
-main trainers' bookkeeping (``train.common.Run``); ``data`` names the ``dpg`` preset whose data
+main trainers' bookkeeping (``train.run.Run``); ``data`` names the ``dpg`` preset whose data
 pipeline (procedural people or a real root) the baselines read.
 """
 

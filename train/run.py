@@ -1,18 +1,9 @@
-"""What every trainer shares: the command line, devices and torchrun, the run folder (config,
-``stats.jsonl``, status lines, loss curves, rotating checkpoints, exact resume) and the
-deterministic step sampler.
-
-Exact resume rests on one rule: nothing random in training depends on hidden global state.
-The batch of step ``s`` is a function of ``(seed, s)`` (``StepSampler``), the noise of step
-``s`` comes from a generator seeded with ``(seed, s)`` (``step_generator``), and a checkpoint
-holds the weights and optimiser moments. A resumed run therefore continues bit-for-bit on the
-CPU (a test checks it).
-"""
+"""The run folder: config, ``stats.jsonl``, status lines, loss curves, rotating checkpoints
+and exact resume (``Run``); the checks before a checkpoint is written (``check_weights``);
+warm starts from another checkpoint (``init_from``) and the facts they carry."""
 
 from __future__ import annotations
 
-import argparse
-import functools
 import json
 import math
 import os
@@ -22,159 +13,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 
 from dpg import checkpoint
-from dpg.config import Config, override, preset
-from dpg.errors import UserError, path_problem
+from dpg.config import Config
+from dpg.errors import UserError
 
 
 class Diverged(RuntimeError):
     """A loss became NaN or inf: training stops, the last good checkpoint stays."""
-
-
-# ----------------------------------------------------------------------------------------
-# Command line
-
-
-def parser(description: str, presets: str = "market, deepfashion, cpu or tiny", example: str = "stage1.lr=1e-4") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description)
-    p.add_argument("--preset", default="cpu", help=f"{presets} (default: cpu)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=f"override a config field, e.g. {example}")
-    p.add_argument("--data", default=None, help="a Market-1501 or DeepFashion root; procedural people when omitted")
-    p.add_argument("--out", default=None, help="run folder (default: runs/<script>-<preset>)")
-    p.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when present)")
-    p.add_argument("--fresh", action="store_true", help="ignore checkpoints in the run folder instead of resuming")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (status lines only)")
-    return p
-
-
-def resolve_config(args) -> Config:
-    try:
-        cfg = override(preset(args.preset), args.set)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
-    return cfg
-
-
-# ----------------------------------------------------------------------------------------
-# Devices and torchrun
-
-
-_GROUP = {"ours": False}  # whether Dist opened the process group (user_errors closes only that one)
-
-
-class Dist:
-    """Rank bookkeeping; a single process when not launched by ``torchrun``."""
-
-    def __init__(self, device_arg: str | None):
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        from dpg.device import resolve_device
-
-        device = resolve_device(device_arg)
-        if device.type == "cuda" and self.world > 1:
-            device = torch.device("cuda", local)
-            torch.cuda.set_device(device)
-        self.device = device
-        if self.world > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-            _GROUP["ours"] = True
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def wrap(self, module):
-        if self.world == 1:
-            return module
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
-
-    def average_grads(self, module) -> None:
-        """All-reduce (mean) the gradients of a module that is not DDP-wrapped."""
-        if self.world == 1:
-            return
-        for p in module.parameters():
-            if p.grad is not None:
-                dist.all_reduce(p.grad)
-                p.grad /= self.world
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            dist.barrier()
-
-    def close(self) -> None:
-        if self.world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
-        _GROUP["ours"] = False
-
-
-def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
-    """The CPU generator of one step: the same numbers whether or not the run was resumed."""
-    return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 8191 + rank) % (2**63))
-
-
-class StepSampler(torch.utils.data.Sampler):
-    """Yields the index batches of steps ``start, start+1, ...`` for one rank.
-
-    Finite datasets are walked in a fresh permutation per epoch seeded by ``(seed, epoch)``;
-    unbounded ones (``len >= 2**31``, the renderer) in order. Position ``p`` of the global
-    stream is ``step * batch * world + rank * batch + k``.
-    """
-
-    def __init__(self, size: int, batch: int, seed: int, start: int, steps: int, rank: int = 0, world: int = 1):
-        self.size, self.batch, self.seed = size, batch, seed
-        self.start, self.steps, self.rank, self.world = start, steps, rank, world
-        self._perm: tuple[int, torch.Tensor] | None = None
-
-    def _index(self, p: int) -> int:
-        if self.size >= 2**31:
-            return p
-        epoch, i = divmod(p, self.size)
-        if self._perm is None or self._perm[0] != epoch:
-            g = torch.Generator().manual_seed(self.seed * 7919 + epoch)
-            self._perm = (epoch, torch.randperm(self.size, generator=g))
-        return int(self._perm[1][i])
-
-    def __len__(self) -> int:
-        return max(0, self.steps - self.start)
-
-    def __iter__(self):
-        for step in range(self.start, self.steps):
-            base = step * self.batch * self.world + self.rank * self.batch
-            yield [self._index(base + k) for k in range(self.batch)]
-
-
-def loader(dataset, sampler: StepSampler, workers: int, device: torch.device):
-    return torch.utils.data.DataLoader(
-        dataset,
-        batch_sampler=sampler,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=workers > 0,
-        prefetch_factor=4 if workers > 0 else None,
-    )
-
-
-def to_device(batch: dict, device: torch.device) -> dict:
-    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-
-
-def lr_at(base: float, step: int, halve_every: int) -> float:
-    """The reference's schedule: the learning rate halves every ``halve_every`` steps."""
-    return base * 0.5 ** (step // halve_every) if halve_every > 0 else base
-
-
-def set_lr(opt, lr: float) -> None:
-    for group in opt.param_groups:
-        group["lr"] = lr
-
-
-# ----------------------------------------------------------------------------------------
-# The run folder
 
 
 class Run:
@@ -353,31 +199,6 @@ def resume_error(path, err: Exception) -> UserError:
     return UserError(f"cannot resume from {path} ({what}); pass --fresh to start over in this folder, or --out for a new one")
 
 
-def user_errors(main):
-    """A trainer's ``main`` that reports bad input (``UserError``) and unwritable paths
-    (``OSError``) as one ``error:`` line and exit code 1, never a traceback. Under
-    ``torchrun``, a rank that stops so (or by an early ``return 1``) closes the process group
-    ``Dist`` opened. A crash is left alone: closing a group while other ranks wait in a
-    collective can hang, and ``torchrun`` ends the other ranks anyway."""
-
-    @functools.wraps(main)
-    def wrapped(argv=None) -> int:
-        try:
-            rc = main(argv)
-        except UserError as err:
-            print(f"error: {err}", file=sys.stderr)
-            rc = 1
-        except OSError as err:
-            print(f"error: {path_problem(err)}: check the paths given (--out, --data, --init)", file=sys.stderr)
-            rc = 1
-        if rc and _GROUP["ours"] and dist.is_initialized():
-            dist.destroy_process_group()
-            _GROUP["ours"] = False
-        return rc
-
-    return wrapped
-
-
 def init_from(model, path: str | None, stages, restart: tuple[str, ...] = ()) -> None:
     """Load earlier stages (e.g. a frozen stage I for stage II) from a checkpoint. ``restart``
     names stage-II factors whose mapping and critic are not loaded (they start fresh, and their
@@ -429,7 +250,3 @@ def kept_init_facts(run_dir, init: str, fresh: bool, pick, resumed: bool = False
         tmp.write_text(json.dumps(facts, indent=1))
         os.replace(tmp, kept)
     return facts
-
-
-def with_config(cfg: Config, **sections) -> Config:
-    return replace(cfg, **sections)
