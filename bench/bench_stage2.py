@@ -43,7 +43,7 @@ def real_poses(path: str, gen, n: int, seed: int) -> tuple[np.ndarray, str]:
         return kp, f"{len(kp)} real Market-1501 train poses"
     from dpg.eval.disentangle import procedural_people
 
-    people = procedural_people(n, (gen.height, gen.width), "test", seed)
+    people = procedural_people(n, (gen.height, gen.width), "test", seed, style=gen.cfg.model.style)
     return np.stack([p.keypoints() for _, _, p in people]), f"{n} procedural poses (no {path})"
 
 
@@ -63,7 +63,7 @@ def main() -> int:
     from dpg.eval.disentangle import procedural_people
     from dpg.synthetic.people import render
 
-    people = [render(*f) for f in procedural_people(n, (gen.height, gen.width), "test", args.seed)]
+    people = [render(*f) for f in procedural_people(n, (gen.height, gen.width), "test", args.seed, style=gen.cfg.model.style)]
     poses, pose_note = real_poses(args.poses, gen, n, args.seed)
     fit, held = split_real(poses, args.seed)
     held = held[:n]  # real pose codes come from poses the plausibility ranges never saw

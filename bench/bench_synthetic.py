@@ -34,11 +34,11 @@ def main() -> None:
     # One core: no intra-op threads in torch or OpenCV.
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    from dpg.synthetic.people import SyntheticPeople
+    from dpg.synthetic.people import STYLE_SIZES, SyntheticPeople
 
     for text in args.size or ["128x64", "256x256"]:
         h, w = (int(v) for v in text.lower().split("x"))
-        style = "market" if (h, w) == (128, 64) else "studio"
+        style = next((k for k, v in STYLE_SIZES.items() if v == (h, w)), "market")  # the renderer's style of that size
         ds = SyntheticPeople(style=style, size=(h, w))
         count = args.count if h * w <= 128 * 64 else max(1, args.count // 8)
         for name, step in (("render", ds.render), ("dataset item", ds.__getitem__)):

@@ -36,10 +36,24 @@ class ModelConfig:
     pose_map_mode: str = "disk"  # or "gaussian"
     mask_radius: int = 7  # coarse pose mask radius: 7 at 128x64, 8 at 256x256
     disc_channels: int = 64  # DCGAN discriminator: 64 -> 128 -> 256 -> 512
+    # Whose people and body-ROI rule: "market" (pedestrians, also any folder of `dpg prepare`,
+    # whose people are whole and upright at any size) or "deepfashion" (its own ROI rule, studio
+    # scenes for procedural people). Chosen here once and read everywhere, never guessed from the
+    # image size; "" (checkpoints written before the field) is resolved by the size, as they were.
+    dataset: str = ""
+
+    def __post_init__(self):
+        if not self.dataset:  # frozen: set once, here
+            object.__setattr__(self, "dataset", "deepfashion" if (self.height, self.width) == (256, 256) else "market")
 
     @property
     def fg_dim(self) -> int:
         return 7 * self.part_dim
+
+    @property
+    def style(self) -> str:
+        """The procedural renderer's style of this dataset (``dpg.synthetic``)."""
+        return "studio" if self.dataset == "deepfashion" else "market"
 
 
 @dataclass(frozen=True)
@@ -149,7 +163,9 @@ def deepfashion() -> Config:
     """DeepFashion 256x256: appearance and pose only, N = 7 encoder blocks, 64x64 ROIs."""
     return Config(
         name="deepfashion",
-        model=ModelConfig(height=256, width=256, encoder_blocks=7, decoder_blocks=5, roi_size=64, bg_dim=0, mask_radius=8),
+        model=ModelConfig(
+            height=256, width=256, encoder_blocks=7, decoder_blocks=5, roi_size=64, bg_dim=0, mask_radius=8, dataset="deepfashion"
+        ),
         stage1=Stage1Train(batch_size=6),
         pose_ae_train=PoseAETrain(batch_size=16, steps=120_000),
         stage2=Stage2Train(batch_size=16),
@@ -292,7 +308,12 @@ AT_LEAST_ZERO = {
     "kl_weight",
 }
 ABOVE_ZERO = {"lr", "noise_std", "clip", "pose_map_radius"}
-CHOICES = {"foreground": ("body_roi7", "whole_body"), "pose_map_mode": ("disk", "gaussian"), "objective": ("wgan", "wgan-gp")}
+CHOICES = {
+    "foreground": ("body_roi7", "whole_body"),
+    "pose_map_mode": ("disk", "gaussian"),
+    "objective": ("wgan", "wgan-gp"),
+    "dataset": ("market", "deepfashion"),
+}
 
 
 def check(cfg, prefix: str = "") -> None:

@@ -71,7 +71,9 @@ class PersonGenerator:
     # -- encoding and composing
     def geometry(self, keypoints: np.ndarray) -> dict:
         """Pose mask, ROIs and visibilities for keypoints ``[N, 18, 3]`` (batched tensors)."""
-        items = [person_geometry(k, self.height, self.width, self.cfg.model.mask_radius) for k in np.asarray(keypoints)]
+        items = [
+            person_geometry(k, self.height, self.width, self.cfg.model.mask_radius, self.cfg.model.dataset) for k in np.asarray(keypoints)
+        ]
         return {k: torch.stack([g[k] for g in items]).to(self.device) for k in items[0]}
 
     @torch.no_grad()

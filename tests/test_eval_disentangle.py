@@ -6,6 +6,7 @@ import pytest
 import torch
 from conftest import seeded_tiny_model
 
+from dpg.config import market
 from dpg.eval.disentangle import evaluate_disentanglement, markdown_table, procedural_people, reconstruction_quality
 from dpg.inference import PersonGenerator
 from dpg.model import Factors
@@ -19,6 +20,7 @@ class Oracle:
 
     factors = ("fg", "bg", "pose")
     height, width = SIZE
+    cfg = market()  # its people's style (market) is all the evaluation reads of it
     swap = staticmethod(PersonGenerator.swap)
 
     def __init__(self, pairs, ignore_swaps=False):

@@ -347,3 +347,23 @@ def test_pair_errors(market_root):
         MarketPairDataset(market_root, "train", pairs_csv=market_root / "p.csv")
     with pytest.raises(UserError, match="covers none"):
         MarketPairDataset(market_root, "train", pairs_csv=market_root / "p.csv", missing="skip")
+
+
+def test_the_dataset_is_named_in_the_config_not_guessed_from_the_size():
+    # a folder of `dpg prepare` at 256x256 holds whole pedestrians: Market's ROI rule, not
+    # DeepFashion's (the size used to decide)
+    from dpg.config import ModelConfig, deepfashion, market, override
+    from dpg.data.geometry import person_geometry
+    from dpg.keypoints import body_rois, body_rois_deepfashion
+
+    assert market().model.dataset == "market" and deepfashion().model.dataset == "deepfashion"
+    assert ModelConfig(height=256, width=256).dataset == "deepfashion"  # checkpoints from before the field
+    assert ModelConfig(height=256, width=256, dataset="market").style == "market"
+    kp = np.zeros((18, 3), np.float32)
+    kp[:14] = [(128, 20 + 15 * j, 1) for j in range(14)]
+    for dataset, rule in (("market", body_rois), ("deepfashion", body_rois_deepfashion)):
+        g = person_geometry(kp, 256, 256, 8, dataset)
+        assert np.allclose(g["rois"].numpy(), rule(kp, 256, 256)[0])
+    assert not np.allclose(body_rois(kp, 256, 256)[0], body_rois_deepfashion(kp, 256, 256)[0])
+    with pytest.raises(ValueError, match="market, deepfashion"):
+        override(market(), ["model.dataset=imagenet"])

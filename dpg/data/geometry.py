@@ -13,16 +13,16 @@ import torch
 from dpg.keypoints import body_rois, body_rois_deepfashion, mask_radius, pose_mask
 
 
-def person_geometry(keypoints: np.ndarray, height: int, width: int, radius: int | None = None) -> dict:
+def person_geometry(keypoints: np.ndarray, height: int, width: int, radius: int | None = None, dataset: str = "market") -> dict:
     """Keypoints ``[18, 3]`` -> ``mask [1, H, W]`` float in {0, 1}, ``rois [7, 4]``, ``roi_vis [7]``.
 
-    256x256 images use the DeepFashion ROI rule, smaller ones the Market rule (the reference's
-    two converters).
+    ``dataset`` (``ModelConfig.dataset``) picks the ROI rule: DeepFashion's for ``deepfashion``,
+    Market-1501's otherwise (the reference's two converters).
     """
     kp = np.asarray(keypoints, dtype=np.float32)
     radius = mask_radius(height) if radius is None else radius
     mask = pose_mask(kp, height, width, radius)
-    rois, vis = (body_rois_deepfashion if height >= 256 else body_rois)(kp, height, width)
+    rois, vis = roi_rule(dataset)(kp, height, width)
     return {
         "mask": torch.from_numpy(mask[None].astype(np.float32)),
         "rois": torch.from_numpy(rois),
@@ -30,13 +30,20 @@ def person_geometry(keypoints: np.ndarray, height: int, width: int, radius: int 
     }
 
 
+def roi_rule(dataset: str):
+    """The body-ROI rule of a dataset (``ModelConfig.dataset``)."""
+    if dataset not in ("market", "deepfashion"):
+        raise ValueError(f"dataset must be 'market' or 'deepfashion', got {dataset!r}")
+    return body_rois_deepfashion if dataset == "deepfashion" else body_rois
+
+
 class WithGeometry(torch.utils.data.Dataset):
     """Adds ``person_geometry`` to the items of a dataset that yields ``image`` and
     ``keypoints``; an item's own ``mask`` (the renderer's exact person mask) is kept as
     ``person_mask``."""
 
-    def __init__(self, dataset, height: int, width: int, radius: int | None = None):
-        self.dataset, self.height, self.width, self.radius = dataset, height, width, radius
+    def __init__(self, dataset, height: int, width: int, radius: int | None = None, rule: str = "market"):
+        self.dataset, self.height, self.width, self.radius, self.rule = dataset, height, width, radius, rule
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -48,5 +55,5 @@ class WithGeometry(torch.utils.data.Dataset):
         kp = item["keypoints"]
         kp = kp.numpy() if isinstance(kp, torch.Tensor) else kp
         item["keypoints"] = torch.as_tensor(kp, dtype=torch.float32)
-        item.update(person_geometry(kp, self.height, self.width, self.radius))
+        item.update(person_geometry(kp, self.height, self.width, self.radius, self.rule))
         return item

@@ -153,8 +153,9 @@ class MarketDataset(PoseImageDataset):
             annotation_csv if annotation_csv is not None else default_csv,
             tuple(size),
             market_identity,
-            # margin 6 px, 10 for a lone joint (the Market call); DeepFashion's at its scale
-            roi_rule=K.body_rois if size[0] < 256 else K.body_rois_deepfashion,
+            # margin 6 px, 10 for a lone joint (the Market call), at any size: a prepared folder's
+            # people are whole pedestrians or passers-by, not DeepFashion's framings
+            roi_rule=K.body_rois,
             keep=keep,
             flip_prob=flip_prob,
             missing=missing,

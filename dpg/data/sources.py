@@ -44,7 +44,7 @@ def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None 
         from dpg.data.geometry import WithGeometry
         from dpg.synthetic.people import SyntheticPeople, load_poses
 
-        style = "studio" if m.height >= 256 else "market"
+        style = m.style
         split = "train" if split == "train" else "val"
         people = SyntheticPeople(UNBOUNDED, split=split, style=style, size=(m.height, m.width), seed=cfg.run.seed)
         if poses and split == "train":
@@ -57,7 +57,7 @@ def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None 
                 poses=load_poses(poses, (m.height, m.width)),
             )
             people = Interleave(people, real)
-        return WithGeometry(people, m.height, m.width, m.mask_radius)
+        return WithGeometry(people, m.height, m.width, m.mask_radius, m.dataset)
     if not os.path.isdir(root):
         raise UserError(f"--data {root} is not a folder: pass a Market-1501 or DeepFashion root")
     real = "train" if split == "train" else "test"
@@ -75,18 +75,20 @@ def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None 
                 f"{m.height}x{m.width}; prepare it with --size {m.height}x{m.width} or pick a preset of that size"
             )
         return MarketDataset(root, real, flip_prob=flip, size=size)
-    if (m.height, m.width) == (128, 64):
-        from dpg.data.market import MarketDataset
-
-        return MarketDataset(root, real, flip_prob=flip)
-    if (m.height, m.width) == (256, 256):
+    if m.dataset == "deepfashion":
         from dpg.data.deepfashion import DeepFashionDataset
 
+        if (m.height, m.width) != (256, 256):
+            raise UserError(f"DeepFashion's images are 256x256, not the model's {m.height}x{m.width}: pick a preset of that size")
         return DeepFashionDataset(root, real, flip_prob=flip)
-    raise UserError(
-        f"no real dataset has images of {m.height}x{m.width}: --data reads Market-1501 at 128x64 or "
-        "DeepFashion at 256x256; pick a preset of that size (or leave out --data for procedural people)"
-    )
+    from dpg.data.market import MarketDataset
+
+    if (m.height, m.width) != (128, 64):
+        raise UserError(
+            f"Market-1501's images are 128x64, not the model's {m.height}x{m.width}: pick a preset of that size, "
+            "or prepare the photos at it (dpg prepare --size)"
+        )
+    return MarketDataset(root, real, flip_prob=flip)
 
 
 def pose_keypoints(cfg: Config, csvs: list[str], procedural: int, split: str) -> torch.Tensor:
@@ -104,7 +106,7 @@ def pose_keypoints(cfg: Config, csvs: list[str], procedural: int, split: str) ->
     for path in csvs:
         parts.append(load_poses(path, (m.height, m.width)))
     if procedural:
-        parts.append(procedural_poses(procedural, (m.height, m.width), split, cfg.run.seed))
+        parts.append(procedural_poses(procedural, (m.height, m.width), split, cfg.run.seed, m.style))
     if not parts:
         raise UserError("no poses: pass --keypoints CSV and/or --procedural N")
     kp = np.concatenate(parts).astype(np.float32)
@@ -112,11 +114,11 @@ def pose_keypoints(cfg: Config, csvs: list[str], procedural: int, split: str) ->
     return torch.from_numpy(kp)
 
 
-def procedural_poses(n: int, size: tuple[int, int], split: str = "train", seed: int = 0) -> np.ndarray:
-    """``n`` poses ``[n, 18, 3]`` of the renderer's pose sampler, from ``split``'s seeds."""
+def procedural_poses(n: int, size: tuple[int, int], split: str = "train", seed: int = 0, style: str = "market") -> np.ndarray:
+    """``n`` poses ``[n, 18, 3]`` of the renderer's pose sampler (``style``: ``ModelConfig.style``),
+    from ``split``'s seeds."""
     from dpg.synthetic.people import factor_seed, sample_pose
 
-    style = "studio" if size[0] >= 256 else "market"
     return np.stack([sample_pose(factor_seed(split, "pose", i, seed), size, style).keypoints() for i in range(n)])
 
 

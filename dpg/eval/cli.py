@@ -46,7 +46,7 @@ def cmd_transfer(args) -> int:
     for m, why in skipped.items():
         print(f"dpg eval transfer: note: {m} of protocol {args.protocol} not computed: {why}", file=sys.stderr)
     gen = _generator(args)
-    dataset = args.dataset or ("deepfashion" if (gen.height, gen.width) == (256, 256) else "market")
+    dataset = args.dataset or gen.cfg.model.dataset  # the model's own, named in its config
     images, annotations, pairs_csv = resolve_data(args.data, dataset, args.images, args.annotations, args.pairs)
     parse = market_identity if dataset == "market" else deepfashion_identity
     ds = PoseImageDataset(images, annotations, (gen.height, gen.width), parse, missing="skip")

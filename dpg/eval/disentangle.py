@@ -30,11 +30,11 @@ from dpg.eval.metrics import psnr, ssim_color, ssim_gray
 RENDER_FACTOR = {"fg": 0, "bg": 1, "pose": 2}  # index into (appearance, background, pose)
 
 
-def procedural_people(n: int, size: tuple[int, int], split: str = "test", seed: int = 0, poses=None):
-    """The factors of ``n`` held-out procedural people: list of (appearance, background, pose)."""
-    from dpg.synthetic.people import STYLE_SIZES, SyntheticPeople
+def procedural_people(n: int, size: tuple[int, int], split: str = "test", seed: int = 0, poses=None, style: str = "market"):
+    """The factors of ``n`` held-out procedural people: list of (appearance, background, pose);
+    ``style`` the renderer's (``ModelConfig.style``)."""
+    from dpg.synthetic.people import SyntheticPeople
 
-    style = "studio" if tuple(size) == STYLE_SIZES["studio"] else "market"
     ds = SyntheticPeople(n, split=split, style=style, size=tuple(size), poses=poses, seed=seed)
     return [ds.factors(i) for i in range(n)]
 
@@ -74,7 +74,7 @@ def reconstruction_quality(gen, n: int = 256, split: str = "test", seed: int = 0
     the paper's ``score.py``, and colour), PSNR (colour, dB) and L1 (0-1 scale)."""
     from dpg.synthetic.people import render
 
-    renders = [render(*f) for f in procedural_people(n, (gen.height, gen.width), split, seed, poses)]
+    renders = [render(*f) for f in procedural_people(n, (gen.height, gen.width), split, seed, poses, gen.cfg.model.style)]
     factors, images = _encode(gen, renders, batch_size)
     recon = _compose(gen, factors, batch_size)
     return {
@@ -94,7 +94,7 @@ def evaluate_disentanglement(gen, pairs: int = 64, split: str = "test", seed: in
     """
     from dpg.synthetic.people import render
 
-    people = procedural_people(2 * pairs, (gen.height, gen.width), split, seed, poses)
+    people = procedural_people(2 * pairs, (gen.height, gen.width), split, seed, poses, gen.cfg.model.style)
     a_factors, b_factors = people[0::2], people[1::2]
     a_renders = [render(*f) for f in a_factors]
     b_renders = [render(*f) for f in b_factors]

@@ -114,7 +114,9 @@ def real_images(size: tuple[int, int], n: int, data: str | None, seed: int):
 
     cfg = market()
     cfg = replace(
-        cfg, model=replace(cfg.model, height=size[0], width=size[1], mask_radius=mask_radius(size[0])), run=replace(cfg.run, seed=seed)
+        cfg,
+        model=replace(cfg.model, height=size[0], width=size[1], mask_radius=mask_radius(size[0]), dataset=""),
+        run=replace(cfg.run, seed=seed),
     )
     ds = stage1_dataset(cfg, data, "val")
     if len(ds) < n:
