@@ -22,6 +22,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from dpg.config import Config
 from dpg.errors import UserError
+from dpg.model import DisentangledPersonModel
 
 FORMAT = "dpg-checkpoint/1"
 STAGES = ("stage1", "pose_ae", "stage2")
@@ -97,7 +98,6 @@ def check_shapes(path, cfg: Config, stages) -> None:
     """Every tensor of ``stages`` in ``path`` has the shape ``cfg``'s model gives it, checked on
     the meta device before anything is allocated (a header claiming ``model.channels=4096``
     would otherwise allocate gigabytes first)."""
-    from dpg.model import DisentangledPersonModel
 
     with torch.device("meta"):
         ghost = DisentangledPersonModel(cfg)
@@ -128,7 +128,6 @@ def load_model(path, device="cpu", stages=None):
 
     ``stages`` lists the parts that must be present (default: all the file holds).
     """
-    from dpg.model import DisentangledPersonModel
 
     meta = read_metadata(path)
     cfg = header_config(meta, path)

@@ -2,10 +2,11 @@
 
 Each command module defines ``register(subparsers)``, which adds its subcommands with
 ``set_defaults(func=...)``; ``func(args)`` returns an exit code. They are imported here by
-name (no module is found by a string), and keep their heavy imports (torch models, mediapipe,
-the FID network) inside the commands, so ``dpg --help`` stays quick and a missing optional
-dependency of one command never breaks the others. Argument types live in ``dpg.argtypes``,
-so a command module never imports this one back.
+name (no module is found by a string), with their imports at the top, torch included (about
+2 s on a 2-core machine for ``dpg --help``); only heavy optional ones (mediapipe, the FID and
+LPIPS networks, matplotlib, huggingface_hub) load inside the command that needs them, so a
+missing optional dependency of one command never breaks the others. Argument types live in
+``dpg.argtypes``, so a command module never imports this one back.
 """
 
 from __future__ import annotations

@@ -15,9 +15,14 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from dpg.argtypes import count, seed
+from dpg.data.annotations import read_annotation_csv, write_annotation_csv
 from dpg.errors import UserError
+from dpg.inference import PersonGenerator
+from dpg.pose.formats import openpose_to_keypoints
+from dpg.pose.images import load_image
 
 # Written PNGs are upscaled at most this much (a 128x64 person at 16x is 2048x1024 pixels).
 MAX_SCALE = 16
@@ -27,7 +32,6 @@ SAMPLE_BATCH = 64
 
 
 def _generator(args):
-    from dpg.inference import PersonGenerator
 
     return PersonGenerator.from_checkpoint(args.checkpoint, args.device)
 
@@ -93,8 +97,6 @@ def read_keypoints(path: str) -> np.ndarray:
             raise UserError(f"{path}: 'keypoints' holds NaN or infinite values; missing joints are [0, 0, 0]")
         return kp
     if isinstance(data, dict) and "people" in data:
-        from dpg.pose.formats import openpose_to_keypoints
-
         people = np.asarray(openpose_to_keypoints(data), dtype=np.float32).reshape(-1, 18, 3)
         if not len(people):
             raise UserError(f"{path}: the OpenPose file lists no person")
@@ -113,7 +115,6 @@ def load_person(gen, spec: str):
     PhotoPerson or None)``: the last for a photo (``dpg.photo``), None for IMAGE@KEYPOINTS."""
     if "@" in spec and not os.path.exists(spec):
         image_path, kp_path = spec.split("@", 1)
-        from dpg.pose.images import load_image
 
         image = load_image(image_path)
         kp = read_keypoints(kp_path)
@@ -235,9 +236,6 @@ def cmd_invert(args) -> int:
 
 
 def cmd_virtual_market(args) -> int:
-    from tqdm import tqdm
-
-    from dpg.data.annotations import write_annotation_csv
 
     gen = _generator(args)
     out = Path(args.out) / "bounding_box_train"
@@ -245,8 +243,6 @@ def cmd_virtual_market(args) -> int:
     rng = np.random.default_rng(args.seed)
     real_poses = None
     if args.poses:
-        from dpg.data.annotations import read_annotation_csv
-
         _, real_poses = read_annotation_csv(args.poses, (gen.height, gen.width))
         real_poses = real_poses[real_poses[..., 2].sum(-1) >= 8]  # people, not fragments
         if not len(real_poses):

@@ -30,9 +30,12 @@ from dpg.device import resolve_device
 from dpg.errors import UserError
 from dpg.hub import resolve_checkpoint
 from dpg.inversion import Inversion, invert
-from dpg.keypoints import BODY_PARTS, NUM_PARTS
+from dpg.keypoints import BODY_PARTS, NUM_PARTS, require_pose
 from dpg.model import FACTORS, DisentangledPersonModel, Factors
+from dpg.photo import PhotoPerson, on_photo
 from dpg.pixels import from_uint8
+from dpg.pose.images import load_image
+from dpg.pose.person import PersonCropper
 from dpg.runtime import FastComposer
 
 
@@ -101,9 +104,6 @@ class PersonGenerator:
         file is not an image, or shows no person, several people or too few joints.
         ``detector`` replaces the pose detector (``PoseDetector.detect``'s signature).
         """
-        from dpg.photo import PhotoPerson
-        from dpg.pose.images import load_image
-        from dpg.pose.person import PersonCropper
 
         image = load_image(photo)
         if detector is not None:
@@ -135,7 +135,6 @@ class PersonGenerator:
             uint8 ``[H, W, 3]``: the whole photo when only the person changed, else the
             person's box at the photo's pixels.
         """
-        from dpg.photo import PhotoPerson, on_photo
 
         changed = set(changed)
         unknown = changed - {"fg", "bg", "pose"}
@@ -264,7 +263,6 @@ class PersonGenerator:
     def with_pose(self, a: Factors, keypoints: np.ndarray) -> Factors:
         """Pose transfer: ``a``'s appearance in the pose ``keypoints`` ``[N or 1, 18, 3]``.
         A pose with no usable joint is refused (``dpg.keypoints.require_pose``)."""
-        from dpg.keypoints import require_pose
 
         rows = np.asarray(keypoints, dtype=np.float32).reshape(-1, 18, 3)
         rows = np.stack([require_pose(k, self.height, self.width) for k in rows])

@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw
+
+from dpg.errors import UserError
 
 JOINTS = (
     "nose",
@@ -161,7 +164,6 @@ def require_pose(keypoints, height: int, width: int, where: str = "the pose") ->
     of all ``[0, 0, 0]``, of joints at -500, of visibility 0.4 or of NaN decoded as a person who
     vanished, with exit code 0. Returns the keypoints as float32 ``[18, 3]`` with ``v`` in {0, 1}.
     """
-    from dpg.errors import UserError
 
     try:
         kp = np.array(keypoints, dtype=np.float32)
@@ -455,7 +457,6 @@ def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, radius: int | None =
     Bones between visible joints in OpenPose's colours, joints as dots. Line width and dot
     radius scale with the image so the overlay reads at 64x128 and at photo sizes alike.
     """
-    from PIL import Image, ImageDraw
 
     kp = np.asarray(keypoints, dtype=np.float32)
     _check_keypoints(kp)

@@ -37,6 +37,7 @@ from dpg.app.session import (
     sample_factor,
 )
 from dpg.app.views import joint_label
+from dpg.directions import apply_all, move_pose
 from dpg.errors import UserError
 from dpg.keypoints import BODY_PARTS, JOINTS, require_pose
 
@@ -142,7 +143,6 @@ def set_named(gen, directions: dict, s: Session, factor: str, amounts) -> Sessio
     of the values (``apply_all`` for embeddings, ``move_pose`` for the pose), so the sliders
     back where they were give the anchor exactly. The anchor is replaced when the factor has
     changed since by another control (a seed, a photo, the other sliders)."""
-    from dpg.directions import apply_all, move_pose
 
     check_factor(gen, factor)
     dirs = directions.get(factor) or []

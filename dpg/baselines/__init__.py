@@ -20,6 +20,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from dpg.baselines.config import MODELS, BaselineConfig
+from dpg.baselines.dcgan import DCGAN
+from dpg.baselines.vae import ConvVAE
 from dpg.checkpoint import atomic_write, read_metadata
 from dpg.errors import UserError
 
@@ -28,8 +30,6 @@ FORMAT = "dpg-baseline/1"
 
 def build(model: str, cfg: BaselineConfig) -> torch.nn.Module:
     """A fresh ``ConvVAE`` or ``DCGAN`` of the config's size."""
-    from dpg.baselines.dcgan import DCGAN
-    from dpg.baselines.vae import ConvVAE
 
     if model not in MODELS:
         raise UserError(f"unknown baseline {model!r}; choose one of {', '.join(MODELS)}")

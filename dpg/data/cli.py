@@ -28,9 +28,15 @@ import csv
 import os
 
 import numpy as np
+from PIL import Image
+from tqdm import tqdm
 
 from dpg.argtypes import seed
+from dpg.data.annotations import write_annotation_csv, write_pairs_csv
+from dpg.data.folder import derive_pairs
+from dpg.data.prepare import prepare
 from dpg.errors import UserError
+from dpg.synthetic.people import STYLE_SIZES, SyntheticPeople, load_poses, preview_grid, render
 
 MAX_PERSON_ID = 9999  # four digits in a Market-1501 name
 MAX_FRAME = 999999
@@ -118,7 +124,6 @@ def register(subparsers) -> None:
 def _load_poses(path: str | None, size: tuple[int, int]) -> np.ndarray | None:
     if path is None:
         return None
-    from dpg.synthetic.people import load_poses
 
     return load_poses(path, size)  # coordinates outside the image size, or no usable row, are errors
 
@@ -131,10 +136,6 @@ def _check_folder(path: str) -> None:
 def _write_split(out: str, folder: str, dataset, items: range, first_id: int, quality: int, rows: list):
     """Render ``items`` of ``dataset`` into ``out/folder``, adding a factor row per image to
     ``rows``; return the names, keypoints ``[N, 18, 3]`` and person ids."""
-    from PIL import Image
-    from tqdm import tqdm
-
-    from dpg.synthetic.people import render
 
     os.makedirs(os.path.join(out, folder), exist_ok=True)
     names, keypoints, ids = [], [], []
@@ -153,7 +154,6 @@ def _write_split(out: str, folder: str, dataset, items: range, first_id: int, qu
 
 
 def prepare_command(args) -> int:
-    from dpg.data.prepare import prepare
 
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
@@ -164,9 +164,6 @@ def prepare_command(args) -> int:
 
 
 def render_synthetic(args) -> int:
-    from dpg.data.annotations import write_annotation_csv, write_pairs_csv
-    from dpg.data.folder import derive_pairs
-    from dpg.synthetic.people import STYLE_SIZES, SyntheticPeople
 
     n, m, k = args.identities, args.per_identity, args.test_identities
     test_m = args.test_per_identity if args.test_per_identity is not None else m
@@ -214,9 +211,6 @@ def render_synthetic(args) -> int:
 
 
 def preview_synthetic(args) -> int:
-    from PIL import Image
-
-    from dpg.synthetic.people import preview_grid
 
     if args.columns < 2 or args.zoom < 1:
         raise UserError("--columns must be at least 2 and --zoom at least 1")

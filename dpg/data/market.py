@@ -41,8 +41,10 @@ import re
 from typing import NamedTuple
 
 import numpy as np
+from PIL import Image
 
 from dpg import keypoints as K
+from dpg.data.annotations import read_annotation_csv
 from dpg.data.folder import PairDataset, PoseImageDataset, pairs_for_split
 from dpg.errors import UserError
 
@@ -193,9 +195,6 @@ def read_split(root: str | os.PathLike, split: str, n: int | None = None, seed: 
     ``(names, images uint8 [N, H, W, 3], keypoints float32 [N, 18, 3], masks uint8 [N, H, W])``,
     all rows of the annotation CSV or ``n`` of them drawn with ``seed`` (kept in file order).
     The masks are ``dpg prepare``'s person masks (``masks/<name>.png``)."""
-    from PIL import Image
-
-    from dpg.data.annotations import read_annotation_csv
 
     root = os.fspath(root)
     names, kps = read_annotation_csv(os.path.join(root, f"market-annotation-{split}.csv"))

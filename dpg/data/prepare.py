@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import multiprocessing as mp
 import os
 import re
 import sys
@@ -45,10 +46,14 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from dpg.data.annotations import write_annotation_csv, write_pairs_csv
 from dpg.data.folder import derive_pairs
 from dpg.errors import UserError
+from dpg.pose.detector import PoseDetector
+from dpg.pose.images import crop_person, load_image
+from dpg.pose.person import PersonCropper
 
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 DEFAULT_IDS = r"^([^_.]+)"  # the first field of the name
@@ -160,9 +165,6 @@ _WORKER: dict = {}
 
 def _cropper():
     if "cropper" not in _WORKER:
-        from dpg.pose.detector import PoseDetector
-        from dpg.pose.person import PersonCropper
-
         # built once per worker process: the mediapipe graphs take about a second
         _WORKER["cropper"] = PersonCropper(PoseDetector(segmentation=True))
     return _WORKER["cropper"]
@@ -179,7 +181,6 @@ def _source_mask(path: str) -> np.ndarray | None:
 
 def process(photo: Photo, out: str, size: tuple[int, int]) -> dict:
     """Crop one photo into ``out``; returns its record (keypoints, or the refusal reason)."""
-    from dpg.pose.images import crop_person, load_image
 
     record = {"name": photo.name, "split": photo.split, "source": photo.path}
     try:
@@ -268,8 +269,6 @@ def prepare(
     workers = max(1, workers or os.cpu_count() or 1)
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=len(photos), initial=len(photos) - len(todo), unit="photo", file=sys.stderr)
     if workers == 1 or len(jobs) < 2:
         for job in jobs:
@@ -277,8 +276,6 @@ def prepare(
             if bar:
                 bar.update(1)
     else:
-        import multiprocessing as mp
-
         with mp.get_context("spawn").Pool(workers) as pool:
             for _ in pool.imap_unordered(_work, jobs, chunksize=8):
                 if bar:

@@ -12,7 +12,12 @@ import torch
 
 from dpg import keypoints as K
 from dpg.config import Config
+from dpg.data.deepfashion import DeepFashionDataset
+from dpg.data.geometry import WithGeometry
+from dpg.data.market import MarketDataset
+from dpg.data.prepare import read_info
 from dpg.errors import UserError
+from dpg.synthetic.people import SyntheticPeople, factor_seed, load_poses, sample_pose
 
 UNBOUNDED = 2**40  # the renderer's epoch length: every index is a new person
 
@@ -41,9 +46,6 @@ def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None 
     """
     m = cfg.model
     if root is None:
-        from dpg.data.geometry import WithGeometry
-        from dpg.synthetic.people import SyntheticPeople, load_poses
-
         style = m.style
         split = "train" if split == "train" else "val"
         people = SyntheticPeople(UNBOUNDED, split=split, style=style, size=(m.height, m.width), seed=cfg.run.seed)
@@ -62,12 +64,9 @@ def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None 
         raise UserError(f"--data {root} is not a folder: pass a Market-1501 or DeepFashion root")
     real = "train" if split == "train" else "test"
     flip = cfg.stage1.flip_prob if split == "train" else 0.0
-    from dpg.data.prepare import read_info
 
     info = read_info(root)
     if info is not None:  # a folder of `dpg prepare`: Market-1501's layout at its own size
-        from dpg.data.market import MarketDataset
-
         size = tuple(info["size"])
         if size != (m.height, m.width):
             raise UserError(
@@ -76,12 +75,9 @@ def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None 
             )
         return MarketDataset(root, real, flip_prob=flip, size=size)
     if m.dataset == "deepfashion":
-        from dpg.data.deepfashion import DeepFashionDataset
-
         if (m.height, m.width) != (256, 256):
             raise UserError(f"DeepFashion's images are 256x256, not the model's {m.height}x{m.width}: pick a preset of that size")
         return DeepFashionDataset(root, real, flip_prob=flip)
-    from dpg.data.market import MarketDataset
 
     if (m.height, m.width) != (128, 64):
         raise UserError(
@@ -99,7 +95,6 @@ def pose_keypoints(cfg: Config, csvs: list[str], procedural: int, split: str) ->
     of the 14 body joints). The 1.3% of Market's rows with fewer were learnt by the pose
     mapping, which then drew 1.0% such poses: 20 of its 27 implausible visibility patterns in
     2,000 samples. Rows with no joint at all are dropped."""
-    from dpg.synthetic.people import load_poses
 
     m = cfg.model
     parts = []
@@ -117,7 +112,6 @@ def pose_keypoints(cfg: Config, csvs: list[str], procedural: int, split: str) ->
 def procedural_poses(n: int, size: tuple[int, int], split: str = "train", seed: int = 0, style: str = "market") -> np.ndarray:
     """``n`` poses ``[n, 18, 3]`` of the renderer's pose sampler (``style``: ``ModelConfig.style``),
     from ``split``'s seeds."""
-    from dpg.synthetic.people import factor_seed, sample_pose
 
     return np.stack([sample_pose(factor_seed(split, "pose", i, seed), size, style).keypoints() for i in range(n)])
 

@@ -1,31 +1,41 @@
 """``dpg eval transfer | reid | disentangle [| sampling]`` and ``dpg bench``.
 
-Only argparse at import time: the modules that do the work (and torch) load when a command
-runs, so ``dpg --help`` stays quick.
+The modules that do the work are imported at the top; the optional networks (FID, LPIPS)
+load inside the commands that use them.
 
 ``sampling`` (the quality of people sampled from noise, section 4.5) lives in
-``dpg.eval.sampling``, whose ``register(eval_subparsers)`` adds the subcommand (its top-level
-imports are as light as this module's).
+``dpg.eval.sampling``, whose ``register(eval_subparsers)`` adds the subcommand.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from dpg.argtypes import count, positive_float, seed
-from dpg.eval import sampling
+from dpg.data.annotations import read_pairs_csv
+from dpg.data.deepfashion import deepfashion_identity
+from dpg.data.folder import PoseImageDataset
+from dpg.data.market import market_identity
+from dpg.device import default_device
+from dpg.eval import networks, sampling
+from dpg.eval.bench import REPO, run_benches
+from dpg.eval.disentangle import evaluate_disentanglement, markdown_table, reconstruction_quality
+from dpg.eval.reid import evaluate_embeddings
+from dpg.eval.reid_net import ReIDTrainConfig, evaluate_network, load_reid, save_reid, train_reid
 from dpg.eval.report import write_report
+from dpg.eval.transfer import TransferEvaluation, TransferSettings, choose_metrics, resolve_data
+from dpg.inference import PersonGenerator
+from dpg.synthetic.people import load_poses
 
 
 def _generator(args):
-    from dpg.inference import PersonGenerator
 
     return PersonGenerator.from_checkpoint(args.checkpoint, args.device)
 
 
 def _device(args):
-    from dpg.device import default_device
 
     return args.device or default_device()
 
@@ -35,12 +45,6 @@ def _device(args):
 
 
 def cmd_transfer(args) -> int:
-    from dpg.data.annotations import read_pairs_csv
-    from dpg.data.deepfashion import deepfashion_identity
-    from dpg.data.folder import PoseImageDataset
-    from dpg.data.market import market_identity
-    from dpg.eval import networks
-    from dpg.eval.transfer import TransferEvaluation, TransferSettings, choose_metrics, resolve_data
 
     metrics, skipped = choose_metrics(args.protocol, args.metrics, args.inception_weights, args.lpips_weights)
     for m, why in skipped.items():
@@ -100,7 +104,6 @@ def reid_markdown(result: dict, title: str) -> str:
 
 
 def cmd_reid_features(args) -> int:
-    from dpg.eval.reid import evaluate_embeddings
 
     result = evaluate_embeddings(_generator(args), args.data, args.pca, args.query_csv)
     write_report(Path(args.out), "reid-features", result, reid_markdown(result, "stage-I foreground embeddings"))
@@ -108,9 +111,6 @@ def cmd_reid_features(args) -> int:
 
 
 def cmd_reid_train(args) -> int:
-    import os
-
-    from dpg.eval.reid_net import ReIDTrainConfig, evaluate_network, save_reid, train_reid
 
     folder = args.train
     if os.path.isdir(os.path.join(folder, "bounding_box_train")):
@@ -128,7 +128,6 @@ def cmd_reid_train(args) -> int:
 
 
 def cmd_reid_network(args) -> int:
-    from dpg.eval.reid_net import evaluate_network, load_reid
 
     device = _device(args)
     result = evaluate_network(load_reid(args.weights, device), args.data, device)
@@ -141,13 +140,10 @@ def cmd_reid_network(args) -> int:
 
 
 def cmd_disentangle(args) -> int:
-    from dpg.eval.disentangle import evaluate_disentanglement, markdown_table, reconstruction_quality
 
     gen = _generator(args)
     poses = None
     if args.real_poses:
-        from dpg.synthetic.people import load_poses
-
         poses = load_poses(args.real_poses, (gen.height, gen.width))
     recon = reconstruction_quality(gen, args.people, args.split, args.seed, poses=poses)
     result = evaluate_disentanglement(gen, args.pairs, args.split, args.seed, poses=poses)
@@ -156,7 +152,6 @@ def cmd_disentangle(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from dpg.eval.bench import REPO, run_benches
 
     bench_dir = Path(args.bench_dir) if args.bench_dir else REPO / "bench"
     readme = None if args.no_readme else (Path(args.readme) if args.readme else REPO / "README.md")

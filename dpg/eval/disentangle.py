@@ -23,8 +23,11 @@ Factor correspondence: the model's ``fg`` is the renderer's appearance, ``bg`` i
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from dpg.eval.metrics import psnr, ssim_color, ssim_gray
+from dpg.model import Factors
+from dpg.synthetic.people import SyntheticPeople, render
 
 # The renderer's factor that each model factor swaps.
 RENDER_FACTOR = {"fg": 0, "bg": 1, "pose": 2}  # index into (appearance, background, pose)
@@ -33,7 +36,6 @@ RENDER_FACTOR = {"fg": 0, "bg": 1, "pose": 2}  # index into (appearance, backgro
 def procedural_people(n: int, size: tuple[int, int], split: str = "test", seed: int = 0, poses=None, style: str = "market"):
     """The factors of ``n`` held-out procedural people: list of (appearance, background, pose);
     ``style`` the renderer's (``ModelConfig.style``)."""
-    from dpg.synthetic.people import SyntheticPeople
 
     ds = SyntheticPeople(n, split=split, style=style, size=tuple(size), poses=poses, seed=seed)
     return [ds.factors(i) for i in range(n)]
@@ -41,9 +43,6 @@ def procedural_people(n: int, size: tuple[int, int], split: str = "test", seed: 
 
 def _encode(gen, renders, batch_size: int):
     """Factors of rendered people, batched; returns (Factors, images uint8 [N, H, W, 3])."""
-    import torch
-
-    from dpg.model import Factors
 
     images = np.stack([r.image for r in renders])
     kps = np.stack([r.keypoints for r in renders])
@@ -56,7 +55,6 @@ def _encode(gen, renders, batch_size: int):
 
 
 def _compose(gen, factors, batch_size: int) -> np.ndarray:
-    from dpg.model import Factors
 
     out = []
     for s in range(0, len(factors), batch_size):
@@ -72,7 +70,6 @@ def _region_mean(diff: np.ndarray, region: np.ndarray) -> float:
 def reconstruction_quality(gen, n: int = 256, split: str = "test", seed: int = 0, batch_size: int = 32, poses=None) -> dict:
     """Stage-I reconstruction of ``n`` held-out procedural people: mean SSIM (grayscale, as
     the paper's ``score.py``, and colour), PSNR (colour, dB) and L1 (0-1 scale)."""
-    from dpg.synthetic.people import render
 
     renders = [render(*f) for f in procedural_people(n, (gen.height, gen.width), split, seed, poses, gen.cfg.model.style)]
     factors, images = _encode(gen, renders, batch_size)
@@ -92,7 +89,6 @@ def evaluate_disentanglement(gen, pairs: int = 64, split: str = "test", seed: in
     Returns ``{factor: {ssim_to_truth, psnr_to_truth, ssim_to_original, accuracy, leak,
     effect, truth_effect}}`` for each factor the model has, plus ``pairs``.
     """
-    from dpg.synthetic.people import render
 
     people = procedural_people(2 * pairs, (gen.height, gen.width), split, seed, poses, gen.cfg.model.style)
     a_factors, b_factors = people[0::2], people[1::2]

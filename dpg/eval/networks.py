@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torchvision
 
 from dpg.errors import UserError
 
@@ -146,7 +147,6 @@ class LPIPSAlex:
     def __init__(self, weights, device="cpu", batch_size: int = 32):
         path = _weights_file(weights, "--lpips-weights", ALEXNET_WEIGHTS, "LPIPS")
         _need("torchmetrics", "LPIPS")
-        import torchvision
         from torchmetrics.functional.image.lpips import _LPIPS
 
         alex = torchvision.models.alexnet(weights=None)

@@ -24,7 +24,10 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
+from dpg.data.annotations import read_annotation_csv
+from dpg.data.folder import list_images
 from dpg.data.market import parse_market_name, reid_gallery_mask
 from dpg.errors import UserError
 
@@ -140,7 +143,6 @@ class PCA:
 def market_folder(root: str, name: str) -> tuple[str, list[str], np.ndarray, np.ndarray]:
     """``(folder, names, ids, cameras)`` of the images of ``root/name`` (sorted by name; any
     Market-1501 file name, junk and distractors included)."""
-    from dpg.data.folder import list_images
 
     folder = os.path.join(root, name)
     names = list_images(folder)
@@ -154,9 +156,6 @@ def embedding_descriptors(gen, image_dir: str, annotation_csv: str, names: list[
     """Foreground embeddings ``[N, fg_dim]`` of the named images (keypoints from the CSV).
 
     Images without any keypoint get a zero descriptor (they rank last for every query)."""
-    from PIL import Image
-
-    from dpg.data.annotations import read_annotation_csv
 
     csv_names, keypoints = read_annotation_csv(annotation_csv, (gen.height, gen.width))
     index = {n: i for i, n in enumerate(csv_names)}

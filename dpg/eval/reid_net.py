@@ -28,9 +28,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+import torchvision
+from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from dpg.errors import UserError
+from dpg.eval.reid import evaluate_descriptors, market_folder
 
 ARCHS = ("resnet50", "small")
 _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)  # the usual ImageNet statistics
@@ -71,8 +76,6 @@ class ReIDNet(nn.Module):
     def __init__(self, arch: str, num_classes: int):
         super().__init__()
         if arch == "resnet50":
-            import torchvision
-
             net = torchvision.models.resnet50(weights=None)  # no ImageNet weights: nothing downloads
             self.dim = net.fc.in_features
             net.fc = nn.Identity()
@@ -95,9 +98,6 @@ class ReIDNet(nn.Module):
 
 def load_folder(folder: str) -> tuple[torch.Tensor, np.ndarray, np.ndarray, list[str]]:
     """All images of a Market-layout folder: uint8 ``[N, 3, H, W]``, ids, cameras, names."""
-    from PIL import Image
-
-    from dpg.eval.reid import market_folder
 
     root, name = os.path.split(os.path.normpath(folder))
     folder, names, ids, cams = market_folder(root, name)
@@ -166,7 +166,6 @@ def describe(net: ReIDNet, images: torch.Tensor, device="cpu", batch_size: int =
 def evaluate_network(net: ReIDNet, root: str, device="cpu") -> dict:
     """Market ranking of ``root/query`` against ``root/bounding_box_test`` with the network's
     descriptors (``dpg.eval.reid``)."""
-    from dpg.eval.reid import evaluate_descriptors
 
     qx, qids, qcams, _ = load_folder(os.path.join(root, "query"))
     gx, gids, gcams, _ = load_folder(os.path.join(root, "bounding_box_test"))
@@ -176,7 +175,6 @@ def evaluate_network(net: ReIDNet, root: str, device="cpu") -> dict:
 
 def save_reid(net: ReIDNet, path: str, cfg: ReIDTrainConfig) -> None:
     """safetensors weights with the architecture and training config in the header."""
-    from safetensors.torch import save_file
 
     meta = {"arch": net.arch, "num_classes": str(net.num_classes), "train": json.dumps(asdict(cfg))}
     tmp = f"{path}.tmp{os.getpid()}"
@@ -185,8 +183,6 @@ def save_reid(net: ReIDNet, path: str, cfg: ReIDTrainConfig) -> None:
 
 
 def load_reid(path: str, device="cpu") -> ReIDNet:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
 
     if not os.path.isfile(path):
         raise UserError(f"re-ID weights {path} not found")

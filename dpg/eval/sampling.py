@@ -13,24 +13,36 @@ figure in the layout of the paper's Fig. 7: one column of samples per model, rea
 A model whose checkpoint is missing, or whose size differs from the first model's, is left
 out with a note; FID is left out with its reason when the offline Inception extractor is not
 installed.
-
-Kept light at import time (argparse only): torch loads when the command runs.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+
 from dpg.argtypes import count, seed
+from dpg.baselines import FORMAT, load_baseline, sample_images
+from dpg.config import market
+from dpg.data.sources import stage1_dataset
+from dpg.device import resolve_device
+from dpg.errors import UserError
+from dpg.eval.metrics import frechet_distance_of
 from dpg.eval.report import write_report
+from dpg.inference import PersonGenerator
+from dpg.keypoints import mask_radius
+from dpg.pixels import to_uint8
+from dpg.synthetic.people import load_poses
 
 MARKET_SIZE = (128, 64)  # the size the community annotation CSVs of Market-1501 are written at
 
 
 def parse_models(specs: list[str]) -> list[tuple[str, str]]:
     """``["vae=a.safetensors", ...]`` -> ``[("vae", "a.safetensors"), ...]``."""
-    from dpg.errors import UserError
 
     out = []
     for s in specs:
@@ -45,11 +57,6 @@ def parse_models(specs: list[str]) -> list[tuple[str, str]]:
 
 def load_model(path: str, device):
     """``("baseline", net)`` or ``("ours", PersonGenerator)`` by the checkpoint's format tag."""
-    from safetensors import SafetensorError, safe_open
-
-    from dpg.baselines import FORMAT, load_baseline
-    from dpg.errors import UserError
-    from dpg.inference import PersonGenerator
 
     try:
         with safe_open(path, framework="pt") as f:
@@ -68,10 +75,6 @@ def model_size(kind: str, model) -> tuple[int, int]:
 def sample(kind: str, model, seeds, poses=None, batch_size: int = 64):
     """uint8 ``[len(seeds), H, W, 3]``: a baseline's prior samples, or our people with all
     three factors sampled from the seeds (``poses`` ``[N, 18, 3]``: real poses instead)."""
-    import numpy as np
-
-    from dpg.baselines import sample_images
-    from dpg.pixels import to_uint8
 
     seeds = [int(s) for s in seeds]
     if kind == "baseline":
@@ -89,9 +92,6 @@ def sample(kind: str, model, seeds, poses=None, batch_size: int = 64):
 def real_poses(csv: str, n: int, size: tuple[int, int], seed: int):
     """``n`` real poses ``[n, 18, 3]`` drawn (with a fixed seed) from an annotation CSV at
     Market's 128x64, rescaled to ``size``; rows with fewer than 6 body joints are skipped."""
-    import numpy as np
-
-    from dpg.synthetic.people import load_poses
 
     kp = load_poses(csv, MARKET_SIZE).copy()
     kp[..., 0] *= size[1] / MARKET_SIZE[1]
@@ -103,14 +103,6 @@ def real_poses(csv: str, n: int, size: tuple[int, int], seed: int):
 def real_images(size: tuple[int, int], n: int, data: str | None, seed: int):
     """uint8 ``[n, H, W, 3]``: the first ``n`` held-out people (procedural ``val`` split, or
     the test split of the real dataset at ``data``), the same for every model."""
-    from dataclasses import replace
-
-    import numpy as np
-
-    from dpg.config import market
-    from dpg.data.sources import stage1_dataset
-    from dpg.keypoints import mask_radius
-    from dpg.pixels import to_uint8
 
     cfg = market()
     cfg = replace(
@@ -121,7 +113,6 @@ def real_images(size: tuple[int, int], n: int, data: str | None, seed: int):
     ds = stage1_dataset(cfg, data, "val")
     if len(ds) < n:
         raise ValueError(f"the held-out split has {len(ds)} images, fewer than -n {n}")
-    import torch
 
     return np.concatenate([to_uint8(torch.stack([ds[j]["image"] for j in range(i, min(i + 64, n))])) for i in range(0, n, 64)])
 
@@ -132,7 +123,6 @@ def figure(columns: dict, path: Path, rows: int, fids: dict) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     names = list(columns)
     rows = max(1, min(rows, (min(len(c) for c in columns.values()) + 1) // 2))
@@ -172,10 +162,6 @@ def markdown(result: dict) -> str:
 
 
 def cmd_sampling(args) -> int:
-
-    from dpg.device import resolve_device
-    from dpg.errors import UserError
-    from dpg.eval.metrics import frechet_distance_of
 
     device = resolve_device(args.device)
     notes, columns, rows = [], {}, []

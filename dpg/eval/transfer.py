@@ -24,9 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from tqdm import tqdm
 
+from dpg.data.folder import list_images
 from dpg.errors import UserError
 from dpg.eval import metrics as M
+from dpg.eval.networks import ALEXNET_WEIGHTS, INCEPTION_WEIGHTS
 
 TABLE_COLUMNS = ("ssim", "is", "mask_ssim", "mask_is", "psnr", "l1", "fid", "lpips")
 LABELS = {
@@ -76,7 +80,6 @@ def choose_metrics(protocol: str, requested, inception_weights, lpips_weights) -
     if protocol not in M.PROTOCOLS:
         raise UserError(f"unknown protocol {protocol!r}; choose one of {', '.join(M.PROTOCOLS)}")
     have = {"--inception-weights": inception_weights, "--lpips-weights": lpips_weights}
-    from dpg.eval.networks import ALEXNET_WEIGHTS, INCEPTION_WEIGHTS
 
     files = {"--inception-weights": INCEPTION_WEIGHTS, "--lpips-weights": ALEXNET_WEIGHTS}
     if requested:
@@ -174,7 +177,6 @@ class TransferEvaluation:
 
     def run(self, restart: bool = False, progress: bool = True) -> dict:
         """Process the missing chunks, then aggregate; returns the results dict."""
-        from tqdm import tqdm
 
         self._check_manifest(restart)
         n_chunks = -(-len(self.pairs) // self.s.chunk)
@@ -230,8 +232,6 @@ class TransferEvaluation:
         if "lpips" in self.s.metrics:
             out["lpips"] = self.nets["lpips"](fake, tgt)
         if self.s.save_images:
-            from PIL import Image
-
             folder = self.out / "images"
             folder.mkdir(exist_ok=True)
             for (a, b), x in zip(pairs, fake):
@@ -278,9 +278,6 @@ class TransferEvaluation:
 
 def real_folder_features(folder: str, features, cache: Path) -> np.ndarray:
     """Inception features of every image in ``folder`` (any sizes), cached in ``cache``."""
-    from PIL import Image
-
-    from dpg.data.folder import list_images
 
     names = list_images(folder)
     key = hashlib.sha256(("\n".join(names) + os.path.abspath(folder)).encode()).hexdigest()

@@ -18,8 +18,13 @@ import re
 import sys
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from dpg.errors import UserError
+from dpg.keypoints import draw_skeleton
+from dpg.pose.detector import BOX_PAD, PoseDetector
+from dpg.pose.images import load_image
+from dpg.pose.person import PersonCropper
 
 ASPECTS = {"market": 0.5, "deepfashion": 1.0}
 
@@ -91,9 +96,6 @@ def _stem(path: str) -> str:
 
 def draw_overlay(photo: np.ndarray, detection) -> np.ndarray:
     """The photo with the skeleton and the crop box drawn over it, uint8 ``[H, W, 3]``."""
-    from PIL import Image, ImageDraw
-
-    from dpg.keypoints import draw_skeleton
 
     img = Image.fromarray(draw_skeleton(photo, detection.keypoints))
     x0, y0, x1, y1 = detection.box
@@ -103,7 +105,6 @@ def draw_overlay(photo: np.ndarray, detection) -> np.ndarray:
 
 
 def _save_png(path: str, image: np.ndarray) -> None:
-    from PIL import Image
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     try:
@@ -119,9 +120,6 @@ def _dumps(value) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dpg.pose.detector import BOX_PAD, PoseDetector
-    from dpg.pose.images import load_image
-    from dpg.pose.person import PersonCropper
 
     pad = BOX_PAD if args.pad is None else args.pad
     if not 0 <= pad <= 2:

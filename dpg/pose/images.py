@@ -18,7 +18,7 @@ import os
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from dpg.errors import UserError
 
@@ -205,7 +205,6 @@ def pad_softly(inside: np.ndarray, pads) -> np.ndarray:
     pedestrian crops, black bars a frame. ``[h + top + bottom, w + left + right, 3]``."""
     if not any(a or b for a, b in pads[:2]):
         return inside
-    from PIL import ImageFilter
 
     top, left = pads[0][0], pads[1][0]
     h, w = inside.shape[:2]

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dpg.errors import UserError
+from dpg.pose.detector import PoseDetector
+from dpg.pose.formats import MEDIAPIPE_THRESHOLD, mediapipe_to_keypoints
 from dpg.pose.images import crop_person, fit_within
 
 # The face counter sees the photo shrunk to this long side at most (its full-range model
@@ -75,8 +77,6 @@ class PersonCropper:
     def detector(self):
         with self._lock:  # two first uploads at once build one detector, not two
             if self._detector is None:
-                from dpg.pose.detector import PoseDetector
-
                 # segmenting costs little beside the pose model, and photo edits keep the
                 # person's own pixels by the mask
                 self._detector = PoseDetector(segmentation=True)
@@ -112,7 +112,6 @@ class PersonCropper:
         """Whether the pose model finds another person of comparable size once the one at
         ``keypoints`` ``[18, 3]`` is painted over (constants above). A detector without
         ``landmarks`` (a stand-in) skips this look."""
-        from dpg.pose.formats import MEDIAPIPE_THRESHOLD, mediapipe_to_keypoints
 
         find = getattr(self.detector, "landmarks", None)
         seen = keypoints[:, 2] > 0

@@ -43,7 +43,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
+from PIL import Image, ImageDraw
 
+from dpg.data.annotations import read_annotation_csv
+from dpg.errors import UserError
 from dpg.synthetic.appearance import Appearance, sample_appearance
 from dpg.synthetic.colour import draw_person
 from dpg.synthetic.pose import Pose, pose_from_keypoints, sample_pose
@@ -102,8 +105,6 @@ def load_poses(csv_path: str | os.PathLike, size: tuple[int, int] | None = None,
     with at least ``min_joints`` of the 14 body joints (neck to ankles) present. With
     ``size`` (``(height, width)``), a coordinate outside the image is a ``UserError``; so is
     a file with no such row (nothing to pose people with)."""
-    from dpg.data.annotations import read_annotation_csv
-    from dpg.errors import UserError
 
     _, keypoints = read_annotation_csv(csv_path, image_size=size)
     keep = (keypoints[:, :14, 2] > 0.5).sum(1) >= min_joints
@@ -209,7 +210,6 @@ def preview_grid(columns: int = 8, seed: int = 3, poses: np.ndarray | None = Non
     time (appearance, background, procedural pose, real pose when ``poses`` [P, 18, 3] is
     given) around the factors of ``seed`` (3: a front view), then a row of 256x256 studio
     people shown at 128x128. Seeds come from the ``val`` split."""
-    from PIL import Image, ImageDraw
 
     a0, b0, p0 = (factor_seed("val", f, seed) for f in FACTORS)
     size = STYLE_SIZES["market"]
