@@ -260,15 +260,14 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=260, elem_id="picture-col"):
-                image = gr.Image(
-                    label="Person", format="png", interactive=False, height=DISPLAY_HEIGHT + 16, elem_id="person", buttons=["download"]
-                )
+                image = gr.Image(label="Person", format="png", interactive=False, height=DISPLAY_HEIGHT + 16, elem_id="person", buttons=[])
                 caption = gr.Markdown(elem_id="caption")
                 status = gr.Markdown(elem_id="status")
                 with gr.Row():
                     model_only = gr.Checkbox(label="Model output only (128x64, as in the paper)", value=False, elem_id="model-only")
-                    full = gr.Button("Full resolution", elem_id="full-res", size="sm", scale=0, min_width=120)
-                full_file = gr.File(label="The edit at the photo's resolution", interactive=False, visible=False, elem_id="full-file")
+                    # the download is the edit at the photo's pixels, not the page's small copy
+                    full = gr.Button("Download", elem_id="full-res", size="sm", scale=0, min_width=120)
+                full_file = gr.File(label="The picture at the photo's resolution", interactive=False, visible=False, elem_id="full-file")
             with gr.Column(scale=5), gr.Tabs():
                 with gr.Tab("Sample", id="sample"):
                     ui = sample_tab(factors, named)
@@ -348,7 +347,7 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
             picture = h.picture(gen, finder, materialize(gen, s), full=True)
             return gr.update(
                 value=write_png(picture), visible=True
-            ), f"The edit at {picture.shape[1]}x{picture.shape[0]} pixels: download it below the picture."
+            ), f"The picture at {picture.shape[1]}x{picture.shape[0]} pixels: download it below."
 
         wire(
             full.click,

@@ -228,3 +228,23 @@ def test_a_named_slider_says_what_it_does_and_moves_the_person(page):
     page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)
     wait_for_new_picture(page, before)
     page.wait_for_function("() => document.querySelector('#caption').innerText.includes('(moved)')")
+
+
+def test_the_download_is_the_photo_at_its_own_resolution(page):
+    # the page shows a small copy; the download is the edit at the photo's pixels
+    import io
+
+    from PIL import Image
+
+    page.get_by_role("tab", name="Edit a photo").click()
+    street = ROOT / "assets" / "examples" / "street-1020.jpg"
+    clear = page.locator("#photo button[aria-label*='Clear' i], #photo button[aria-label*='Remove' i]")
+    if clear.count():  # a file left there by an earlier test
+        clear.first.click()
+    page.set_input_files("#photo input[type=file]", str(street))
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Found the person in street-1020.jpg')")
+    page.locator("#full-res").click()
+    link = page.locator("#full-file a").first
+    link.wait_for()
+    data = page.request.get(link.get_attribute("href")).body()
+    assert Image.open(io.BytesIO(data)).size == Image.open(street).size  # nothing edited yet: the photo itself
