@@ -95,11 +95,20 @@ class FastComposer:
 
     def uses_fast_path(self, n: int) -> bool:
         """Whether a batch of ``n`` takes the NNPACK path under ``no_grad`` (else, and always
-        with grad on, the model's eager decode: NNPACK's convolution has no backward here)."""
+        with grad on, the model's eager decode: NNPACK's convolution has no backward here).
+        Only on one torch thread: with two, oneDNN's direct convolution splits the work better
+        (bench_speed.py on the 2-core EPYC: eager 40.8 ms at 2 threads, NNPACK 64.9 ms; at 1
+        thread, as the app runs each event, eager 66.9 ms and NNPACK 43.6 ms)."""
         if self._nnpack is None:
             self._nnpack = nnpack_available()
         weight = self.model.stage1.decoder.out.weight
-        return self._nnpack and n <= self.max_batch and weight.device.type == "cpu" and weight.dtype == torch.float32
+        return (
+            self._nnpack
+            and n <= self.max_batch
+            and torch.get_num_threads() == 1
+            and weight.device.type == "cpu"
+            and weight.dtype == torch.float32
+        )
 
     def decode(self, factors) -> torch.Tensor:
         """``Factors`` -> float images ``[N, 3, H, W]`` (linear; about [-1, 1])."""

@@ -195,10 +195,13 @@ def describe(gen, s: Session) -> str:
         moved = any(s.offsets[f]) or any(s.named.get(f, []))
         if src == "seed":
             text = f"seed {s.seeds[f]}"
-        elif src == "photo" and s.photo:
-            text = f"from {s.photo['name']}"
-        elif src == "second photo" and s.other:
-            text = f"from {s.other['name']}"
+        elif src in ("photo", "second photo") and (s.photo if src == "photo" else s.other):
+            p = s.photo if src == "photo" else s.other
+            text = f"from {p['name']}"
+            # moved only when its value is not the photo's (the sliders may sit off zero from before)
+            mine = model_keypoints(s.keypoints) if f == "pose" else np.asarray(getattr(s, f), np.float32)
+            theirs = model_keypoints(p["keypoints"]) if f == "pose" else np.asarray(p[f], np.float32)
+            moved = not np.array_equal(mine, theirs)
         else:
             text = src
         text += " (moved)" if moved else ""
