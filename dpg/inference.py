@@ -146,23 +146,24 @@ class PersonGenerator:
         else:
             where = background if background is not None else "model"
         f = Factors(factors.fg[:1], None if factors.bg is None else factors.bg[:1], factors.keypoints[:1])
-        rows = [f]
-        if isinstance(where, PhotoPerson):  # fill where its person stood with its own background
-            rows.append(self.encode(where.crop[None], where.keypoints[None]))
-        fg = torch.cat([r.fg for r in rows])
-        bg = None if f.bg is None else torch.cat([r.bg for r in rows])
-        # the same people with no joints: the decoder draws their background alone (where the
-        # model's person is, and what fills the place a person leaves), all in one pass
-        n = len(rows)
-        both = Factors(
-            fg.repeat(2, 1),
-            None if bg is None else bg.repeat(2, 1),
-            torch.cat([f.keypoints] + [torch.zeros_like(f.keypoints)] * (2 * n - 1)),
-        )
-        images = self.compose(both)
-        image, empty = images[0], images[n]
-        other_empty = images[n + 1] if n > 1 else None
         kp = f.keypoints[0].detach().cpu().numpy()
+        # Decode only what this edit shows, one person at a time (the fast path): the model's
+        # person unless the photo's is kept on another photo's background; the same factors
+        # with no joints (the decoder then draws their background alone: where the model's
+        # person is, and what fills the place the old one leaves) when the model's person is
+        # pasted on a photo; another photo's own background once per photo (it never changes).
+        image = empty = other_empty = None
+        if not keep_person or where == "model":
+            image = self.compose(f)[0]
+        if not keep_person and where != "model":
+            empty = self.compose(Factors(f.fg, f.bg, torch.zeros_like(f.keypoints)))[0]
+        if isinstance(where, PhotoPerson):
+
+            def own_background(b=where):
+                own = self.encode(b.crop[None], b.keypoints[None])
+                return self.compose(Factors(own.fg, own.bg, torch.zeros_like(own.keypoints)))[0]
+
+            other_empty = where.backdrop(own_background)
         return on_photo(person, image, kp, empty, keep_person, where, other_empty)
 
     @torch.no_grad()

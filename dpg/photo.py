@@ -160,6 +160,13 @@ class PhotoPerson:
         back = np.clip(_resize(backdrop, bh, bw).astype(np.float32) + _resize(shift, bh, bw), 0, 255)
         return blend(self.region, np.rint(back).astype(np.uint8), self.hole)
 
+    def backdrop(self, make) -> np.ndarray:
+        """The model's background of this box, uint8 ``[h, w, 3]``: ``make()`` once, then kept
+        (a photo is edited by one model; the app takes many backgrounds from one photo)."""
+        if "backdrop_image" not in self.__dict__:  # frozen: kept beside the cached properties
+            self.__dict__["backdrop_image"] = make()
+        return self.__dict__["backdrop_image"]
+
     def paste(self, region: np.ndarray) -> np.ndarray:
         """A new box region uint8 ``[bh, bw, 3]`` -> the whole photo with it in place (the
         part of the box beyond the photo dropped)."""
@@ -192,9 +199,9 @@ def model_alpha(keypoints: np.ndarray, image: np.ndarray, empty: np.ndarray, siz
 
 def on_photo(
     person: PhotoPerson,
-    model_image: np.ndarray,
+    model_image: np.ndarray | None,
     keypoints: np.ndarray,
-    model_empty: np.ndarray,
+    model_empty: np.ndarray | None,
     keep_person: bool,
     background: str | PhotoPerson = "photo",
     background_empty: np.ndarray | None = None,
@@ -203,10 +210,12 @@ def on_photo(
 
     Args:
         person: the photo's person (``PhotoPerson``).
-        model_image: uint8 ``[h, w, 3]``, the model's output for the edited factors.
+        model_image: uint8 ``[h, w, 3]``, the model's output for the edited factors (None
+            when the photo's person is kept on a photo's background: it is not shown).
         keypoints: ``[18, 3]`` the pose of ``model_image``, in its pixels.
         model_empty: uint8 ``[h, w, 3]``, the same factors decoded with no joints: where the
-            model's person is (``model_alpha``) and what fills the old person's place.
+            model's person is (``model_alpha``) and what fills the old person's place (None
+            when the photo's person is kept).
         keep_person: the photo's person stays (a background edit) rather than the model's.
         background: ``"photo"`` (the photo's own), ``"model"`` (``model_image``'s), or another
             ``PhotoPerson`` whose real background to take.

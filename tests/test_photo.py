@@ -94,6 +94,8 @@ def test_real_photos_background_swap_keeps_the_person_and_takes_the_others_backg
     assert a.mask is not None and a.mask.shape == a.box_size
     out = gen.on_photo(a, gen.swap(fa, fb, ("bg",)), {"bg"}, background=b)
     assert out.shape[:2] == a.box_size  # the person's box at the photo's pixel density
+    # B's own background is decoded once and kept: the second edit gives the same picture
+    assert np.array_equal(gen.on_photo(a, gen.swap(fa, fb, ("bg",)), {"bg"}, background=b), out)
     solid = a.mask >= SOLID * 255
     assert solid.mean() > 0.15
     assert np.array_equal(out[solid], a.region[solid])
