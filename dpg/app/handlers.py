@@ -102,6 +102,20 @@ def set_factor(gen, s: Session, factor: str, seed, amounts) -> Session:
     return replace(s, **{factor: value})
 
 
+def from_anchor(s: Session, name: str, factor: str, amounts, current, move):
+    """A factor moved by a set of sliders from its *anchor*: the factor as it was when those
+    sliders last started from it (``s.anchors[name]``: its value and the sliders' values
+    ``current`` then), replaced when the factor has changed since by another control.
+    Sliders back at the anchor's values give its value exactly; otherwise ``move(value,
+    values_then)`` moves it. Returns ``(session field, new value, new anchors)``."""
+    key = "keypoints" if factor == "pose" else factor
+    anchor = s.anchors.get(name)
+    if anchor is None or anchor["result"] != getattr(s, key):
+        anchor = {"value": getattr(s, key), "amounts": list(current)}
+    value = anchor["value"] if list(amounts) == list(anchor["amounts"]) else move(anchor["value"], anchor["amounts"])
+    return key, value, {**s.anchors, name: {**anchor, "result": value}}
+
+
 def slide(gen, s: Session, factor: str, amounts) -> Session:
     """Move a factor that did not come from a seed along the sliders' directions.
 
@@ -112,25 +126,20 @@ def slide(gen, s: Session, factor: str, amounts) -> Session:
     (visible joints moved, visibility kept). Sliders back at ``a0`` give the anchor exactly.
     An anchor is replaced when the factor has changed since (another upload, a take, an edit).
     """
-    key = "keypoints" if factor == "pose" else factor
-    anchor = s.anchors.get(factor)
-    if anchor is None or anchor["result"] != getattr(s, key):
-        anchor = {"value": getattr(s, key), "offsets": s.offsets[factor]}
-    if list(amounts) == list(anchor["offsets"]):
-        value = anchor["value"]
-    else:
+
+    def move(base, a0):
         # the noise's mean moved by each slider setting: shift(a) is a z [1, K] itself
-        new, old = (gen.factor_from_z(factor, gen.shift(factor, a))[0].cpu().numpy() for a in (amounts, anchor["offsets"]))
-        base = np.asarray(anchor["value"], dtype=np.float32)
+        new, old = (gen.factor_from_z(factor, gen.shift(factor, a))[0].cpu().numpy() for a in (amounts, a0))
+        base = np.asarray(base, dtype=np.float32)
         if factor == "pose":  # [18, 3]: visible joints move where both drawn poses show them
             moves = (base[:, 2] > 0) & (new[:, 2] > 0) & (old[:, 2] > 0)
             moved = base.copy()
             moved[moves, :2] += new[moves, :2] - old[moves, :2]
             moved[:, :2] = np.clip(moved[:, :2], 0, [gen.width - 1, gen.height - 1])
-        else:
-            moved = base + new - old
-        value = moved.tolist()
-    anchors = {**s.anchors, factor: {**anchor, "result": value}}
+            return moved.tolist()
+        return (base + new - old).tolist()
+
+    key, value, anchors = from_anchor(s, factor, factor, amounts, s.offsets[factor], move)
     return replace(s, offsets={**s.offsets, factor: amounts}, anchors=anchors, **{key: value})
 
 
@@ -138,11 +147,9 @@ def set_named(gen, directions: dict, s: Session, factor: str, amounts) -> Sessio
     """Move ``factor`` along its named directions (``dpg.directions``: "red top", "brighter
     background", "facing away") to the slider ``amounts``.
 
-    Like ``slide``: the factor as it was when the named sliders last started from it (its
-    anchor, with their values then) is kept; the new value is the anchor moved by the change
-    of the values (``apply_all`` for embeddings, ``move_pose`` for the pose), so the sliders
-    back where they were give the anchor exactly. The anchor is replaced when the factor has
-    changed since by another control (a seed, a photo, the other sliders)."""
+    Like ``slide`` (``from_anchor``): the factor's anchor moved by the change of the values
+    (``apply_all`` for embeddings, ``move_pose`` for the pose), so the sliders back where they
+    were give the anchor exactly."""
 
     check_factor(gen, factor)
     dirs = directions.get(factor) or []
@@ -150,19 +157,14 @@ def set_named(gen, directions: dict, s: Session, factor: str, amounts) -> Sessio
         raise UserError(f"this model has no named {FACTOR_LABELS[factor]} directions (python -m train.directions makes them)")
     amounts = check_amounts(amounts, len(dirs))
     s = materialize(gen, s)
-    key = "keypoints" if factor == "pose" else factor
-    before = s.named.get(factor, [0.0] * len(dirs))
-    anchor = s.anchors.get(f"named:{factor}")
-    if anchor is None or anchor["result"] != getattr(s, key):
-        anchor = {"value": getattr(s, key), "amounts": before}
-    delta = [a - a0 for a, a0 in zip(amounts, anchor["amounts"])]
-    if not any(delta):
-        value = anchor["value"]
-    elif factor == "pose":
-        value = move_pose(gen, model_keypoints(anchor["value"]), dirs, delta).tolist()
-    else:
-        value = apply_all(np.asarray(anchor["value"], np.float32), dirs, delta).tolist()
-    anchors = {**s.anchors, f"named:{factor}": {**anchor, "result": value}}
+
+    def move(base, a0):
+        delta = [a - b for a, b in zip(amounts, a0)]
+        if factor == "pose":
+            return move_pose(gen, model_keypoints(base), dirs, delta).tolist()
+        return apply_all(np.asarray(base, np.float32), dirs, delta).tolist()
+
+    key, value, anchors = from_anchor(s, f"named:{factor}", factor, amounts, s.named.get(factor, [0.0] * len(dirs)), move)
     return replace(s, named={**s.named, factor: amounts}, anchors=anchors, **{key: value})
 
 
