@@ -161,19 +161,19 @@ def render(gen, s: Session) -> np.ndarray:
     return gen.compose(factors(gen, s))[0]
 
 
+def is_photos(s: Session, factor: str, photo: dict) -> bool:
+    """Whether the person shown has ``photo``'s own ``factor`` (an encoding: ``s.photo``,
+    ``s.other``): hidden joints compared as the model sees them."""
+    if factor == "pose":
+        return np.array_equal(model_keypoints(s.keypoints), model_keypoints(photo["keypoints"]))
+    return getattr(s, factor) == photo[factor]
+
+
 def changed_factors(gen, s: Session) -> set[str]:
     """The factors of the person shown that are not the photo's own (all without a photo)."""
-    p = s.photo
-    if p is None:
+    if s.photo is None:
         return set(gen.factors)
-    out = set()
-    for f in gen.factors:
-        if f == "pose":
-            if not np.array_equal(model_keypoints(s.keypoints), model_keypoints(p["keypoints"])):
-                out.add(f)
-        elif getattr(s, f) != p[f]:
-            out.add(f)
-    return out
+    return {f for f in gen.factors if not is_photos(s, f, s.photo)}
 
 
 def encoding(name: str, fac: Factors, key: str | None = None) -> dict:
@@ -198,10 +198,7 @@ def describe(gen, s: Session) -> str:
         elif src in ("photo", "second photo") and (s.photo if src == "photo" else s.other):
             p = s.photo if src == "photo" else s.other
             text = f"from {p['name']}"
-            # moved only when its value is not the photo's (the sliders may sit off zero from before)
-            mine = model_keypoints(s.keypoints) if f == "pose" else np.asarray(getattr(s, f), np.float32)
-            theirs = model_keypoints(p["keypoints"]) if f == "pose" else np.asarray(p[f], np.float32)
-            moved = not np.array_equal(mine, theirs)
+            moved = not is_photos(s, f, p)  # the sliders may sit off zero from before
         else:
             text = src
         text += " (moved)" if moved else ""
