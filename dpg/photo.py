@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from dpg.keypoints import pose_mask
-from dpg.pose.images import pad_softly
+from dpg.pose.images import cut_box
 
 # The photo's person pixels are kept exactly where its mask is at least SOLID; the edge is
 # a ramp from EDGE (nothing of the person) to SOLID.
@@ -60,16 +60,6 @@ def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
         return image
     shrink = height * width < image.shape[0] * image.shape[1]
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-
-
-def box_region(photo: np.ndarray, box) -> np.ndarray:
-    """The box ``(x0, y0, x1, y1)`` of a photo at its own pixels, uint8 ``[y1-y0, x1-x0, 3]``;
-    beyond the photo the photo's mirror image, blurred (as the model's crop)."""
-    x0, y0, x1, y1 = (int(v) for v in box)
-    h, w = photo.shape[:2]
-    inside = photo[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
-    pads = ((max(-y0, 0), max(y1 - h, 0)), (max(-x0, 0), max(x1 - w, 0)), (0, 0))
-    return pad_softly(inside, pads)
 
 
 def alpha_of(mask: np.ndarray) -> np.ndarray:
@@ -129,8 +119,9 @@ class PhotoPerson:
 
     @cached_property
     def region(self) -> np.ndarray:
-        """The box at the photo's pixels, uint8 ``[bh, bw, 3]`` (``box_region``)."""
-        return box_region(self.photo, self.box)
+        """The box at the photo's pixels, uint8 ``[bh, bw, 3]``; beyond the photo its mirror
+        image, blurred, as in the model's crop (``dpg.pose.images.cut_box``)."""
+        return cut_box(self.photo, self.box)
 
     @cached_property
     def hole(self) -> np.ndarray:

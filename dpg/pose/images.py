@@ -224,6 +224,20 @@ def pad_softly(inside: np.ndarray, pads) -> np.ndarray:
     return np.rint(out * (1 - weight) + blurred * weight).astype(np.uint8)
 
 
+def cut_box(image: np.ndarray, box: tuple[int, int, int, int], zeros: bool = False) -> np.ndarray:
+    """The box ``(x0, y0, x1, y1)`` (integer pixel edges, as in ``PIL.Image.crop``) of an image
+    at its own pixels: ``[y1-y0, x1-x0(, C)]``. Beyond the image: its mirror image, blurred
+    (``pad_softly``, uint8 ``[H, W, 3]``), or zeros (``zeros=True``, any ``[H, W(, C)]``: for
+    masks, nothing is there)."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    img_h, img_w = image.shape[:2]
+    if x1 <= max(x0, 0) or y1 <= max(y0, 0) or x0 >= img_w or y0 >= img_h:
+        raise ValueError(f"box {box} does not overlap the {img_w}x{img_h} image")
+    inside = image[max(y0, 0) : min(y1, img_h), max(x0, 0) : min(x1, img_w)]
+    pads = ((max(-y0, 0), max(y1 - img_h, 0)), (max(-x0, 0), max(x1 - img_w, 0)), (0, 0))[: image.ndim]
+    return np.pad(inside, pads) if zeros else pad_softly(inside, pads)
+
+
 def crop_person(
     image: np.ndarray,
     keypoints: np.ndarray,
@@ -248,13 +262,7 @@ def crop_person(
     """
     x0, y0, x1, y1 = (int(v) for v in box)
     height, width = size
-    img_h, img_w = image.shape[:2]
-    if x1 <= max(x0, 0) or y1 <= max(y0, 0) or x0 >= img_w or y0 >= img_h:
-        raise ValueError(f"box {box} does not overlap the {img_w}x{img_h} image")
-    inside = image[max(y0, 0) : min(y1, img_h), max(x0, 0) : min(x1, img_w)]
-    pads = ((max(-y0, 0), max(y1 - img_h, 0)), (max(-x0, 0), max(x1 - img_w, 0)), (0, 0))
-    padded = np.pad(inside, pads) if zeros else pad_softly(inside, pads)
-    crop = resize(padded, height, width)
+    crop = resize(cut_box(image, box, zeros), height, width)
     # Pixel centres at integers: a centre x maps to (x + 0.5 - x0) * scale - 0.5.
     kp = np.asarray(keypoints, dtype=np.float32).copy()
     kp[:, 0] = (kp[:, 0] + 0.5 - x0) * (width / (x1 - x0)) - 0.5

@@ -20,7 +20,7 @@ import numpy as np
 from dpg.errors import UserError
 from dpg.pose.detector import PoseDetector
 from dpg.pose.formats import MEDIAPIPE_THRESHOLD, mediapipe_to_keypoints
-from dpg.pose.images import crop_person, fit_within
+from dpg.pose.images import crop_person, cut_box, fit_within, resize
 
 # The face counter sees the photo shrunk to this long side at most (its full-range model
 # works at 192x192; OpenCV inside mediapipe asserts on sides of 32,767 or more).
@@ -160,12 +160,8 @@ class PersonCropper:
             )
         mask = box_mask = None
         if det.mask is not None:
-            # the mask cut exactly as the photo: uint8 [H, W] -> 3 channels -> crop -> [h, w]
-            m8 = np.rint(det.mask * 255).astype(np.uint8)
-            mask = np.array(crop_person(np.repeat(m8[:, :, None], 3, axis=2), det.keypoints, det.box, size, zeros=True)[0][:, :, 0])
-            x0, y0, x1, y1 = det.box
-            box_mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-            h, w = m8.shape
-            box_mask[max(-y0, 0) : min(y1, h) - y0, max(-x0, 0) : min(x1, w) - x0] = m8[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
+            # the mask cut exactly as the photo: uint8 [H, W] -> the box -> 3 channels -> [h, w]
+            box_mask = cut_box(np.rint(det.mask * 255).astype(np.uint8), det.box, zeros=True)  # [y1-y0, x1-x0]
+            mask = np.array(resize(np.repeat(box_mask[:, :, None], 3, axis=2), *size)[:, :, 0])
         # writable copies: torch.from_numpy warns on read-only arrays
         return PersonCrop(np.array(crop), kp, det.box, mask, box_mask)
