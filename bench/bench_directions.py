@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 
@@ -38,6 +37,7 @@ import torch
 from dpg.data.market import read_split
 from dpg.data.peta import crop_attributes, read_labels
 from dpg.directions import apply, background_measures, checkpoint_id, directions_path, load_directions, move_pose, pose_measures
+from dpg.eval.bench import machine
 from dpg.eval.real import fit_probe
 from dpg.inference import PersonGenerator
 from dpg.keypoints import pose_mask
@@ -45,15 +45,6 @@ from dpg.model import Factors
 from train.directions import SHARED, encode_cached
 
 AMOUNT = 2.0
-
-
-def machine() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        model = next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "unknown CPU")
-    except OSError:
-        model = "unknown CPU"
-    return f"{model}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
 
 
 def measure_key(source: str) -> str:
@@ -75,7 +66,7 @@ def main() -> int:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
-    print(f"# machine: {machine()}")
+    print(f"# machine: {machine()}, {torch.get_num_threads()} thread(s)")
     gen = PersonGenerator.from_checkpoint(args.checkpoint, "cpu")
     ckid = checkpoint_id(gen.model)
     dirs = load_directions(args.directions or directions_path(gen.checkpoint), ckid)

@@ -17,8 +17,6 @@ Telea and Navier-Stokes inpainting; OpenCV-contrib's shift-map inpainting).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -32,6 +30,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dpg.eval.bench import machine  # noqa: E402
 from dpg.inference import PersonGenerator  # noqa: E402
 from dpg.model import Factors  # noqa: E402
 from dpg.photo import PhotoPerson, hole_weight  # noqa: E402
@@ -39,16 +38,6 @@ from dpg.pose.images import load_image, pad_softly  # noqa: E402
 
 EXAMPLES = ROOT / "assets" / "examples"
 DOCS = ROOT / "docs"
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def big_photo(name: str, height: int = 3000, width: int = 4000) -> np.ndarray:
@@ -84,7 +73,7 @@ def speed(gen: PersonGenerator, repeats: int) -> None:
     fa, fb = (gen.encode(p.crop[None], p.keypoints[None]) for p in (a, b))
     print(
         f"photo {a_photo.shape[1]}x{a_photo.shape[0]}, person's box {a.box_size[1]}x{a.box_size[0]}; "
-        f"{cpu_name()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+        f"{machine()}, torch threads {torch.get_num_threads()}"
     )
     print(f"finding the person (the upload, first call: graphs built): {upload:.0f} ms")
     rows = []

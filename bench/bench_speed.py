@@ -24,17 +24,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from dpg.eval.bench import machine
 from dpg.inference import PersonGenerator
 from dpg.pixels import to_uint8
 from dpg.runtime import FastComposer, nnpack_available
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return "unknown CPU"
 
 
 def png(image: np.ndarray, level: int) -> bytes:
@@ -62,7 +55,7 @@ def main() -> int:
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if not args.child:
-        print(f"machine: {cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__}; NNPACK {nnpack_available()}")
+        print(f"machine: {machine()}; NNPACK {nnpack_available()}")
         for threads in args.threads:
             cmd = [sys.executable, __file__, "--child", "--threads", str(threads), "--reps", str(args.reps)]
             subprocess.run(cmd + (["--checkpoint", args.checkpoint] if args.checkpoint else []), check=True)
