@@ -24,8 +24,8 @@ from PIL import Image
 from dpg.keypoints import JOINTS, draw_skeleton
 
 DISPLAY_HEIGHT = 384  # about how tall the person is shown, in screen pixels
-GIF_DIR = Path(tempfile.gettempdir()) / "dpg-app-gifs"
-GIF_MAX_AGE_S = 3600
+OUTPUT_DIR = Path(tempfile.gettempdir()) / "dpg-app-outputs"
+OUTPUT_MAX_AGE_S = 3600
 
 
 def display_scale(height: int) -> int:
@@ -80,15 +80,15 @@ def visible_joints(keypoints) -> list[str]:
 def _output_path(stem: str, suffix: str) -> Path:
     """A new file in the app's temporary folder; files older than an hour there are removed,
     so a long-running app does not fill the disk."""
-    GIF_DIR.mkdir(parents=True, exist_ok=True)
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     now = time.time()
-    for old in GIF_DIR.iterdir():
+    for old in OUTPUT_DIR.iterdir():
         try:
-            if now - old.stat().st_mtime > GIF_MAX_AGE_S:
+            if now - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
                 old.unlink()
         except OSError:  # removed by another worker meanwhile
             pass
-    return GIF_DIR / f"{stem}-{uuid.uuid4().hex[:12]}{suffix}"
+    return OUTPUT_DIR / f"{stem}-{uuid.uuid4().hex[:12]}{suffix}"
 
 
 def write_gif(frames: np.ndarray, k: int = 1, fps: float = 8.0, bounce: bool = True) -> str:
