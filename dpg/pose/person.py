@@ -125,7 +125,9 @@ class PersonCropper:
         if (x1 - x0) * (y1 - y0) >= 0.8 * h * w:  # the person fills the photo: no room for another
             return False
         blanked = photo.copy()
-        blanked[y0:y1, x0:x1] = photo.reshape(-1, 3).mean(0).astype(np.uint8)
+        # the fill is the photo's mean colour, from every 8th pixel in each direction (the
+        # whole of a 2000-pixel photo took 50 ms, for a colour the detector only needs to ignore)
+        blanked[y0:y1, x0:x1] = photo[::8, ::8].reshape(-1, 3).mean(0).astype(np.uint8)
         lm = find(blanked, fallback=False)
         if lm is None:
             return False
