@@ -62,7 +62,8 @@ def main() -> int:
         return 0
     torch.set_num_threads(args.threads[0])  # before the first NNPACK call (see the module doc)
     gen = PersonGenerator.from_checkpoint(args.checkpoint, "cpu")
-    fast = FastComposer(gen)
+    fast = FastComposer(gen)  # splits each 3x3 layer over two threads when alone, on 2+ cores
+    single = FastComposer(gen, split=False)
     eager = eager_composer(gen)
     people = [gen.sample(fg=[i], bg=[i], pose=[i]) for i in range(6)]
     print(f"\nload average before: {' '.join(open('/proc/loadavg').read().split()[:3])}" if os.path.exists("/proc/loadavg") else "")
@@ -77,6 +78,7 @@ def main() -> int:
 
     variants = {
         "compose (today)": eager,
+        "FastComposer.compose, one thread (two events in flight)": lambda f: single.compose(f),
         "FastComposer.compose": lambda f: fast.compose(f),
         "compose + PNG level 1 (today's slider picture)": lambda f: png(eager(f)[0], 1),
         "FastComposer + PNG level 1": lambda f: png(fast.compose(f)[0], 1),

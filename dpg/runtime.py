@@ -10,7 +10,11 @@ two changes, both in how the numbers are computed, not in what is computed:
   (``torch._nnpack_spatial_convolution``), about 2.25x fewer multiply-adds for those layers;
 * each up step's 1x1 convolution (and its ReLU) runs before the nearest x2 upsampling
   instead of after it: a pointwise map commutes with copying pixels, so the numbers are the
-  same and the layer costs a quarter.
+  same and the layer costs a quarter;
+* when it is the only decode in flight and the machine has a second core, each 3x3 layer's
+  output channels are halved between two threads (``split``): the same numbers, on two
+  cores. (The app runs one event per core, one torch thread each; with two events in flight
+  each keeps its core.)
 
 Winograd rounds differently from a direct convolution, so the image is not bit-identical to
 ``PersonGenerator.compose``: on the bundled model at most 1 grey level on 0.001-0.005% of
@@ -26,6 +30,10 @@ protobuf<5, so it is not used.
 """
 
 from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -45,38 +53,57 @@ def nnpack_available() -> bool:
     return bool(torch.backends.nnpack.is_available())
 
 
-def _conv(conv: torch.nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+# A 3x3 layer with at least this many output channels is split in two halves over two threads
+# when a second core is free (``decode_fast``'s ``pool``); below, the hand-over costs more.
+SPLIT_MIN_CHANNELS = 16
+
+
+def _nnpack(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return torch._nnpack_spatial_convolution(x, weight, bias, [1, 1])
+
+
+def _conv(conv: torch.nn.Conv2d, x: torch.Tensor, pool: ThreadPoolExecutor | None = None) -> torch.Tensor:
     """A convolution layer, through NNPACK when it is a 3x3 stride-1 one (the residual blocks
-    and the output layer), through the layer itself otherwise (stride 2, 1x1)."""
+    and the output layer), through the layer itself otherwise (stride 2, 1x1). With ``pool``
+    (one more thread), the first half of the output channels is computed there and the second
+    here, at once: the same numbers (each output channel sees the same input and weights),
+    on two cores. NNPACK's own thread pool at 2 threads was slower than one (module doc)."""
     if conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (1, 1) and conv.groups == 1:
-        return torch._nnpack_spatial_convolution(x, conv.weight, conv.bias, [1, 1])
+        w, b = conv.weight, conv.bias
+        half = w.shape[0] // 2
+        if pool is None or half < SPLIT_MIN_CHANNELS:
+            return _nnpack(x, w, b)
+        first = pool.submit(_nnpack, x, w[:half], None if b is None else b[:half])
+        second = _nnpack(x, w[half:], None if b is None else b[half:])
+        return torch.cat([first.result(), second], 1)  # [N, C_out, H, W]
     return conv(x)
 
 
-def _block(block: ConvResBlock, x: torch.Tensor) -> torch.Tensor:
+def _block(block: ConvResBlock, x: torch.Tensor, pool: ThreadPoolExecutor | None = None) -> torch.Tensor:
     """``ConvResBlock.forward`` with ``_conv``: ``x + relu(conv2(relu(conv1(x))))``."""
-    return x + torch.relu(_conv(block.conv2, torch.relu(_conv(block.conv1, x))))
+    return x + torch.relu(_conv(block.conv2, torch.relu(_conv(block.conv1, x, pool)), pool))
 
 
-def decode_fast(dec: UNetDecoder, emb: torch.Tensor, pose_map: torch.Tensor) -> torch.Tensor:
+def decode_fast(dec: UNetDecoder, emb: torch.Tensor, pose_map: torch.Tensor, pool: ThreadPoolExecutor | None = None) -> torch.Tensor:
     """``UNetDecoder.forward`` step for step, with NNPACK 3x3 convolutions and each up step's
     1x1 convolution before its upsampling. ``emb [N, E]``, ``pose_map [N, 18, H, W]`` ->
-    image ``[N, 3, H, W]`` (linear). Reads the live modules, so changed weights are used."""
+    image ``[N, 3, H, W]`` (linear). Reads the live modules, so changed weights are used.
+    ``pool``: a one-thread executor that computes half of each 3x3 layer's channels."""
     x = torch.relu(dec.inp(emb, pose_map))  # [N, C, H, W]; the tile-free first conv as is
     skips = []
     for i, block in enumerate(dec.down):
-        x = _block(block, x)
+        x = _block(block, x, pool)
         skips.append(x)
         if i < len(dec.downsample):
             x = torch.relu(dec.downsample[i](x))  # stride 2: [N, C(i+2), H/2, W/2]
     x = dec.from_z(dec.to_z(x.flatten(1))).view(-1, *dec.bottom)  # [N, C, h, w]
     for idx, block in enumerate(dec.up):
-        x = _block(block, torch.cat([x, skips[-1 - idx]], 1))
+        x = _block(block, torch.cat([x, skips[-1 - idx]], 1), pool)
         if idx < len(dec.upsample):
             # relu(conv1x1(up(x))) == up(relu(conv1x1(x))): both are per pixel, and nearest
             # upsampling only copies pixels; at a quarter of the pixels
             x = F.interpolate(torch.relu(dec.upsample[idx](x)), scale_factor=2.0, mode="nearest")
-    return _conv(dec.out, x)
+    return _conv(dec.out, x, pool)
 
 
 class FastComposer:
@@ -88,10 +115,16 @@ class FastComposer:
     at each call, and checks once, at its first call, that NNPACK is there.
     """
 
-    def __init__(self, model, max_batch: int = 1):
+    def __init__(self, model, max_batch: int = 1, split: bool | None = None):
         self.model = getattr(model, "model", model)
         self.max_batch = max_batch
         self._nnpack: bool | None = None  # found out lazily, once
+        # Split each 3x3 layer over two threads when this event is the only one decoding (a
+        # second event in flight has the other core). Default: where there are 2+ cores.
+        self.split = (os.cpu_count() or 1) >= 2 if split is None else split
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._running = 0  # decodes in flight, across the app's worker threads
 
     def uses_fast_path(self, n: int) -> bool:
         """Whether a batch of ``n`` takes the NNPACK path under ``no_grad`` (else, and always
@@ -116,7 +149,17 @@ class FastComposer:
         if torch.is_grad_enabled() or not self.uses_fast_path(factors.fg.shape[0]):
             return self.model.decode(factors)
         emb = factors.fg if factors.bg is None else torch.cat([factors.fg, factors.bg], 1)  # [N, E]
-        return decode_fast(stage1.decoder, emb, stage1.pose_map(factors.keypoints).to(emb.dtype))
+        pose_map = stage1.pose_map(factors.keypoints).to(emb.dtype)
+        with self._lock:
+            self._running += 1
+            alone = self._running == 1
+            if self.split and alone and self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="dpg-split-conv")
+        try:
+            return decode_fast(stage1.decoder, emb, pose_map, self._pool if self.split and alone else None)
+        finally:
+            with self._lock:
+                self._running -= 1
 
     @torch.no_grad()
     def compose(self, factors) -> np.ndarray:

@@ -1,5 +1,7 @@
 """The fast composer (dpg.runtime) against the eager one, on a tiny seeded model."""
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -43,6 +45,32 @@ def test_fast_path_matches_eager_within_the_stated_tolerance(gen):
         assert np.mean(eb != ea) < 1e-3
         spread.append(len(np.unique(ea)))
     assert min(spread) > 50  # the check above saw real pictures, not a flat grey
+
+
+@needs_nnpack
+def test_split_over_two_threads_gives_the_same_numbers_and_only_when_alone(gen, monkeypatch):
+    monkeypatch.setattr(runtime, "SPLIT_MIN_CHANNELS", 1)  # the tiny model's layers are narrow
+    threads = []
+    nnpack = runtime._nnpack
+
+    def spy(*args):
+        threads.append(threading.current_thread().name)
+        return nnpack(*args)
+
+    monkeypatch.setattr(runtime, "_nnpack", spy)
+    f = gen.sample(fg=[1], bg=[2], pose=[3])
+    one, two = runtime.FastComposer(gen, split=False), runtime.FastComposer(gen, split=True)
+    with torch.no_grad():
+        a = one.decode(f)
+        assert threads and not any(t.startswith("dpg-split") for t in threads)
+        threads.clear()
+        b = two.decode(f)
+        assert any(t.startswith("dpg-split") for t in threads)  # half of each layer ran there
+        assert torch.equal(a, b)  # each output channel is computed from the same numbers
+        threads.clear()
+        two._running = 1  # another event is decoding: it has the other core
+        c = two.decode(f)
+        assert not any(t.startswith("dpg-split") for t in threads) and torch.equal(a, c)
 
 
 @needs_nnpack
