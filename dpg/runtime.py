@@ -11,10 +11,11 @@ two changes, both in how the numbers are computed, not in what is computed:
 * each up step's 1x1 convolution (and its ReLU) runs before the nearest x2 upsampling
   instead of after it: a pointwise map commutes with copying pixels, so the numbers are the
   same and the layer costs a quarter;
-* when it is the only decode in flight and the machine has a second core, each 3x3 layer's
-  output channels are halved between two threads (``split``): the same numbers, on two
-  cores. (The app runs one event per core, one torch thread each; with two events in flight
-  each keeps its core.)
+* optionally (``split``, ``DPG_SPLIT_CONV=1``), when it is the only decode in flight and the
+  machine has a second core, each 3x3 layer's output channels are halved between two
+  threads: the same numbers, on two cores (the app runs one event per core, one torch
+  thread each; with two events in flight each keeps its core). Off by default: it pays only
+  where the second core is otherwise idle (see ``FastComposer``).
 
 Winograd rounds differently from a direct convolution, so the image is not bit-identical to
 ``PersonGenerator.compose``: on the bundled model at most 1 grey level on 0.001-0.005% of
@@ -120,8 +121,13 @@ class FastComposer:
         self.max_batch = max_batch
         self._nnpack: bool | None = None  # found out lazily, once
         # Split each 3x3 layer over two threads when this event is the only one decoding (a
-        # second event in flight has the other core). Default: where there are 2+ cores.
-        self.split = (os.cpu_count() or 1) >= 2 if split is None else split
+        # second event in flight has the other core). Off by default: on a 2-core machine that
+        # also runs the browser (a laptop) or the clients, the second core is not free, and the
+        # page got fewer pictures a second with it (6.5 against 7.5, bench_browser.py); on a
+        # host that only serves, DPG_SPLIT_CONV=1 (bench_speed.py: 43.9 -> 37.2 ms alone).
+        if split is None:
+            split = (os.cpu_count() or 1) >= 2 and os.environ.get("DPG_SPLIT_CONV") == "1"
+        self.split = split
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._running = 0  # decodes in flight, across the app's worker threads
