@@ -17,6 +17,7 @@ postprocessing (writing the PNG the page shows). This process drives it with ``g
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import multiprocessing as mp
@@ -63,6 +64,30 @@ def serve(checkpoint, port: int, log_path: str, ready, stop, concurrency=None, t
         demo.close()
 
 
+@contextlib.contextmanager
+def served(checkpoint=None, concurrency=None, threads=None):
+    """The app served from a child process (``serve``) on a free port while the block runs:
+    yields ``(url, log_path)``; stops the server and removes its event log after."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log_path = tempfile.mktemp(prefix="dpg-bench-app-", suffix=".jsonl")
+    ctx = mp.get_context("spawn")
+    ready, stop = ctx.Event(), ctx.Event()
+    server = ctx.Process(target=serve, args=(checkpoint, port, log_path, ready, stop, concurrency, threads))
+    server.start()
+    try:
+        while not ready.wait(0.5):
+            if not server.is_alive():
+                sys.exit("the app did not start")
+        yield f"http://127.0.0.1:{port}/", log_path
+    finally:
+        stop.set()
+        server.join(30)
+        if os.path.exists(log_path):
+            os.remove(log_path)
+
+
 def read_log(path: str, since: float) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     for line in Path(path).read_text().splitlines():
@@ -91,20 +116,8 @@ def main() -> None:
     args = p.parse_args()
     from gradio_client import Client, handle_file
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log_path = tempfile.mktemp(prefix="dpg-bench-app-", suffix=".jsonl")
-    ctx = mp.get_context("spawn")
-    ready, stop = ctx.Event(), ctx.Event()
-    server = ctx.Process(target=serve, args=(args.checkpoint, port, log_path, ready, stop, args.concurrency, args.threads))
-    server.start()
-    while not ready.wait(0.5):
-        if not server.is_alive():
-            sys.exit("the app did not start")
-    url = f"http://127.0.0.1:{port}/"
     photo = handle_file(str(EXAMPLES / "astronaut.jpg"))
-    try:
+    with served(args.checkpoint, args.concurrency, args.threads) as (url, log_path):
         c = Client(url, verbose=False)
         editor = c.predict(api_name="/start")[1]
         if editor is None:
@@ -216,10 +229,6 @@ def main() -> None:
         print(
             f"FIGURE app.clients{args.clients}_latency_ms: {statistics.median(latencies):.0f}  (median request-to-picture latency, {args.clients} visitors moving sliders at once; p90 {pct(latencies, 0.9):.0f}; {len(latencies) / wall:.1f} events/s)"
         )
-    finally:
-        stop.set()
-        server.join(30)
-        os.remove(log_path)
 
 
 if __name__ == "__main__":

@@ -13,18 +13,15 @@ and the server share this machine's cores, as they would on a laptop.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
-import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_app import serve  # noqa: E402
+from bench.bench_app import served  # noqa: E402
 from dpg.eval.bench import machine  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -49,25 +46,14 @@ def main() -> int:
         print("SKIP browser.pictures_per_s: playwright is not installed (pip install -e '.[test]')")
         return 0
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tempfile.mktemp(prefix="dpg-bench-browser-", suffix=".jsonl")
-    ctx = mp.get_context("spawn")
-    ready, stop = ctx.Event(), ctx.Event()
-    server = ctx.Process(target=serve, args=(args.checkpoint, port, log, ready, stop))
-    server.start()
-    while not ready.wait(0.5):
-        if not server.is_alive():
-            sys.exit("the app did not start")
-    try:
+    with served(args.checkpoint) as (url, _log):
         with sync_playwright() as pw:
             browser = pw.chromium.launch(
                 executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
             )
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.set_default_timeout(60_000)
-            page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
+            page.goto(url, wait_until="domcontentloaded")
             page.wait_for_selector(PERSON)
             time.sleep(2)  # the first picture and the page settle
             box = page.locator("#fg-slider-0 input[type=range]").bounding_box()
@@ -95,11 +81,6 @@ def main() -> int:
             f"FIGURE browser.pictures_per_s: {rate:.1f}  (new pictures a second while a slider is dragged in Chromium; "
             f"median gap {median_gap:.0f} ms; goal 20)"
         )
-    finally:
-        stop.set()
-        server.join(30)
-        if os.path.exists(log):
-            os.remove(log)
     return 0
 
 

@@ -158,11 +158,11 @@ class FastComposer:
         pose_map = stage1.pose_map(factors.keypoints).to(emb.dtype)
         with self._lock:
             self._running += 1
-            alone = self._running == 1
-            if self.split and alone and self._pool is None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="dpg-split-conv")
+            pool = None  # a second thread only for a decode that runs alone
+            if self.split and self._running == 1:
+                self._pool = pool = self._pool or ThreadPoolExecutor(1, thread_name_prefix="dpg-split-conv")
         try:
-            return decode_fast(stage1.decoder, emb, pose_map, self._pool if self.split and alone else None)
+            return decode_fast(stage1.decoder, emb, pose_map, pool)
         finally:
             with self._lock:
                 self._running -= 1
