@@ -122,9 +122,10 @@ class FastComposer:
         self._nnpack: bool | None = None  # found out lazily, once
         # Split each 3x3 layer over two threads when this event is the only one decoding (a
         # second event in flight has the other core). Off by default: on a 2-core machine that
-        # also runs the browser (a laptop) or the clients, the second core is not free, and the
-        # page got fewer pictures a second with it (6.5 against 7.5, bench_browser.py); on a
-        # host that only serves, DPG_SPLIT_CONV=1 (bench_speed.py: 43.9 -> 37.2 ms alone).
+        # also runs the browser (a laptop) or the clients, the second core is not free, and no
+        # end-to-end gain showed (bench_browser.py: 6.5 pictures a second with it, 6.3-7.5
+        # without); on a host that only serves, DPG_SPLIT_CONV=1 (bench_speed.py: 43.9 -> 37.2
+        # ms for the decoder alone).
         if split is None:
             split = (os.cpu_count() or 1) >= 2 and os.environ.get("DPG_SPLIT_CONV") == "1"
         self.split = split
