@@ -89,6 +89,10 @@ class Stage1Train:
     adv_weight: float = 1.0  # 0 trains with L1 alone
     adv_start: int = 0  # steps of L1 alone before the discriminator joins
     flip_prob: float = 0.5
+    # Share of stage-I items (with --data) that are procedural people raising an arm.
+    # Photographed pedestrians almost never raise one, so a model trained on them alone
+    # draws short arms where the pose editor lifts a wrist above the head (issue 20).
+    raised_arm_mix: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,20 @@ def test_prepare_writes_what_the_readers_take(sources, tmp_path):
     for a, b in read_pairs_csv(out / "market-pairs-test.csv"):
         assert a in test_names and b in test_names and a != b
         assert market_identity(a)[0] == market_identity(b)[0]
+    # stage I on it, with raised-arm procedural people mixed in at their share (issue 20)
+    import torch
+
+    from dpg.config import override, preset
+    from dpg.data.sources import stage1_dataset
+
+    cfg = override(preset("tiny"), ["model.height=128", "model.width=64", "stage1.raised_arm_mix=0.5"])
+    mixed, held = stage1_dataset(cfg, str(out), "train"), stage1_dataset(cfg, str(out), "val")
+    n = len(written["train"])
+    assert len(mixed) == 2 * n and len(held) == len(written["test"])
+    batch = torch.utils.data.default_collate([mixed[0], mixed[n], mixed[2 * n - 1]])  # photos and people collate
+    assert batch["image"].shape == (3, 3, 128, 64) and batch["rois"].shape == (3, 7, 4)
+    with pytest.raises(UserError, match="between 0 and 1"):
+        stage1_dataset(override(cfg, ["stage1.raised_arm_mix=1"]), str(out), "train")
 
 
 def test_prepare_resumes_to_the_same_files(sources, tmp_path, monkeypatch):

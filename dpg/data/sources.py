@@ -36,6 +36,44 @@ class Interleave(torch.utils.data.Dataset):
         return self.datasets[index % k][index // k]
 
 
+STAGE1_KEYS = ("image", "keypoints", "mask", "rois", "roi_vis", "identity", "camera")
+
+
+class Mix(torch.utils.data.Dataset):
+    """``main``'s items, then ``extra`` items ``0 .. extra_len - 1``: a finite epoch that the
+    step sampler shuffles, so each batch holds ``extra`` people at their share on average.
+    Items keep only the keys a stage-I step reads, which both sources have."""
+
+    def __init__(self, main, extra, extra_len: int):
+        self.main, self.extra, self.extra_len = main, extra, int(extra_len)
+
+    def __len__(self) -> int:
+        return len(self.main) + self.extra_len
+
+    def __getitem__(self, index: int):
+        n = len(self.main)
+        item = self.main[index] if index < n else self.extra[index - n]
+        return {k: item[k] for k in STAGE1_KEYS}
+
+
+def raised_arm_poses(n: int, size: tuple[int, int], seed: int = 0, style: str = "market") -> np.ndarray:
+    """``n`` procedural training poses ``[n, 18, 3]`` with a visible wrist above its own
+    shoulder: the renderer's "raise" posture, which ``sample_pose`` draws for about 1.3% of
+    its seeds, picked out of the seed stream in order (deterministic; ~0.3 ms a seed)."""
+
+    i = {name: k for k, name in enumerate(K.JOINTS)}
+    pairs = [(i["right_wrist"], i["right_shoulder"]), (i["left_wrist"], i["left_shoulder"])]
+    out, s = [], 0
+    while len(out) < n:
+        kp = sample_pose(factor_seed("train", "pose", s, seed), size, style).keypoints()
+        s += 1
+        if s > 10_000 + 400 * n:  # the renderer's posture weights changed: say so, do not spin
+            raise RuntimeError(f"only {len(out)} raised-arm poses in {s} procedural seeds")
+        if any(kp[w, 2] > 0 and kp[w, 1] < kp[sh, 1] for w, sh in pairs):
+            out.append(kp)
+    return np.stack(out).astype(np.float32)
+
+
 def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None = None):
     """Items with ``image, keypoints, mask, rois, roi_vis`` at the model's size.
 
@@ -73,7 +111,22 @@ def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None 
                 f"--data {root} was prepared at {size[0]}x{size[1]} but the preset's model is "
                 f"{m.height}x{m.width}; prepare it with --size {m.height}x{m.width} or pick a preset of that size"
             )
-        return MarketDataset(root, real, flip_prob=flip, size=size)
+        photos = MarketDataset(root, real, flip_prob=flip, size=size)
+        mix = cfg.stage1.raised_arm_mix
+        if split != "train" or mix <= 0:
+            return photos
+        if mix >= 1:
+            raise UserError(f"stage1.raised_arm_mix={mix}: give the share of raised-arm people, between 0 and 1 (e.g. 0.1)")
+        extra = round(len(photos) * mix / (1 - mix))
+        people = SyntheticPeople(
+            UNBOUNDED,
+            split="train",
+            style=m.style,
+            size=size,
+            seed=cfg.run.seed + 2,
+            poses=raised_arm_poses(512, size, cfg.run.seed, m.style),
+        )
+        return Mix(photos, WithGeometry(people, m.height, m.width, m.mask_radius, m.dataset), extra)
     if m.dataset == "deepfashion":
         if (m.height, m.width) != (256, 256):
             raise UserError(f"DeepFashion's images are 256x256, not the model's {m.height}x{m.width}: pick a preset of that size")
