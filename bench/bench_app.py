@@ -103,7 +103,7 @@ def pct(values, q: float) -> float:
 
 
 def row(name: str, ms: list[float]) -> str:
-    return f"{name:<22} {len(ms):>4} {statistics.median(ms):>9.1f} {pct(ms, 0.9):>9.1f} {max(ms):>9.1f}"
+    return f"{name:<22} {len(ms):>4} {statistics.median(ms):>9.1f} {pct(ms, 0.9):>9.1f} {pct(ms, 0.95):>9.1f} {max(ms):>9.1f}"
 
 
 def main() -> None:
@@ -149,7 +149,7 @@ def main() -> None:
         load0 = os.getloadavg()[0]
         per_event: dict[str, list[float]] = {}
         print("1. one visitor: server time per event, ms (Gradio pre/postprocessing included)")
-        print(f"{'event':<22} {'n':>4} {'median':>9} {'p90':>9} {'max':>9}   client round trip, median")
+        print(f"{'event':<22} {'n':>4} {'median':>9} {'p90':>9} {'p95':>9} {'max':>9}   client round trip, median")
         for name, call in plan:
             reps = 3 if name in ("load_photo", "load_other", "interpolate") else n
             call(0)  # warm: first detection starts mediapipe (~1 s)
@@ -170,13 +170,20 @@ def main() -> None:
         for cl in clients:
             cl.predict(api_name="/start")
         latencies: list[float] = []
+        errors = [0]  # requests that raised (the issue asks for none)
         lock = threading.Lock()
 
         def visitor(cl, seed):
             rng = random.Random(seed)
             for _ in range(n):
                 t = time.perf_counter()
-                cl.predict(seed, rng.uniform(-3, 3), 0, 0, api_name="/set_fg")
+                try:
+                    cl.predict(seed, rng.uniform(-3, 3), 0, 0, api_name="/set_fg")
+                except Exception as err:  # noqa: BLE001 - counted and shown, the visitor goes on
+                    with lock:
+                        errors[0] += 1
+                    print(f"visitor {seed}: {type(err).__name__}: {err}", flush=True)
+                    continue
                 with lock:
                     latencies.append((time.perf_counter() - t) * 1e3)
 
@@ -187,7 +194,7 @@ def main() -> None:
         for t in threads:
             t.join()
         wall = time.perf_counter() - t0
-        print(f"{'':<22} {'n':>4} {'median':>9} {'p90':>9} {'max':>9}")
+        print(f"{'':<22} {'n':>4} {'median':>9} {'p90':>9} {'p95':>9} {'max':>9}")
         print(row("latency seen, ms", latencies))
         print(row("server time, ms", read_log(log_path, since)["set_fg"]))
         load1 = os.getloadavg()[0]
@@ -227,7 +234,7 @@ def main() -> None:
             f"FIGURE app.clients{args.clients}_upload_ms: {statistics.median(uploads):.0f}  (median latency of a photo upload, {args.clients} visitors uploading at once; p90 {pct(uploads, 0.9):.0f})"
         )
         print(
-            f"FIGURE app.clients{args.clients}_latency_ms: {statistics.median(latencies):.0f}  (median request-to-picture latency, {args.clients} visitors moving sliders at once; p90 {pct(latencies, 0.9):.0f}; {len(latencies) / wall:.1f} events/s)"
+            f"FIGURE app.clients{args.clients}_latency_ms: {statistics.median(latencies):.0f}  (median request-to-picture latency, {args.clients} visitors moving sliders at once; p90 {pct(latencies, 0.9):.0f}; p95 {pct(latencies, 0.95):.0f} (goal 1000); {len(latencies) / wall:.1f} events/s; errors {errors[0]})"
         )
 
 
