@@ -105,6 +105,7 @@ def test_prepare_writes_what_the_readers_take(sources, tmp_path):
     assert len(mixed) == 2 * n and len(held) == len(written["test"])
     batch = torch.utils.data.default_collate([mixed[0], mixed[n], mixed[2 * n - 1]])  # photos and people collate
     assert batch["image"].shape == (3, 3, 128, 64) and batch["rois"].shape == (3, 7, 4)
+    assert len(stage1_dataset(cfg, str(out), "train", raised_arms=False)) == n  # what stage II embeds
     with pytest.raises(UserError, match="between 0 and 1"):
         stage1_dataset(override(cfg, ["stage1.raised_arm_mix=1"]), str(out), "train")
 

@@ -55,7 +55,7 @@ def real_embeddings(model, cfg, data_root, csvs, procedural, device, workers, fa
         out["pose"] = torch.cat([model.encode_pose(c).cpu() for c in kp.split(4096)])
     if not {"fg", "bg"} & set(factors):
         return out
-    data = stage1_dataset(cfg, data_root, "train")
+    data = stage1_dataset(cfg, data_root, "train", raised_arms=False)  # the photos' people only
     batch = 64
     sampler = StepSampler(len(data), batch, cfg.run.seed + 1, 0, (min(n, len(data)) + batch - 1) // batch)
     fg, bg = [], []

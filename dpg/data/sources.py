@@ -74,13 +74,16 @@ def raised_arm_poses(n: int, size: tuple[int, int], seed: int = 0, style: str = 
     return np.stack(out).astype(np.float32)
 
 
-def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None = None):
+def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None = None, raised_arms: bool = True):
     """Items with ``image, keypoints, mask, rois, roi_vis`` at the model's size.
 
     ``split`` is ``train`` or ``val``; for a real root ``val`` is its test split. Flip
     augmentation (the paper's) applies to real training data; the renderer draws mirrored
     views itself. With procedural people, ``poses`` (an annotation CSV of real poses at the
-    model's size) makes half of the training people take real poses.
+    model's size) makes half of the training people take real poses. With a real root,
+    ``stage1.raised_arm_mix`` adds procedural people raising an arm to the training split
+    (``Mix``); ``raised_arms=False`` leaves them out (stage II's mappings learn the photos'
+    embeddings only).
     """
     m = cfg.model
     if root is None:
@@ -113,7 +116,7 @@ def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None 
             )
         photos = MarketDataset(root, real, flip_prob=flip, size=size)
         mix = cfg.stage1.raised_arm_mix
-        if split != "train" or mix <= 0:
+        if split != "train" or mix <= 0 or not raised_arms:
             return photos
         if mix >= 1:
             raise UserError(f"stage1.raised_arm_mix={mix}: give the share of raised-arm people, between 0 and 1 (e.g. 0.1)")
