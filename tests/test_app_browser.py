@@ -248,3 +248,102 @@ def test_the_download_is_the_photo_at_its_own_resolution(page):
     link.wait_for()
     data = page.request.get(link.get_attribute("href")).body()
     assert Image.open(io.BytesIO(data)).size == Image.open(street).size  # nothing edited yet: the photo itself
+
+
+# ------------------------------------------------------------------------------------------
+# Raised arms (issue 20, 4a): a skill of the bundled weights, so this one serves them.
+
+BUNDLED = ROOT / "assets" / "dpg-demo.safetensors"
+# The picture's mean change (0..1) along a forearm lifted above the head, against the picture
+# with the arm hanging. bench/bench_arms.py measures the same on 199 held-out real people.
+ARM_DRAWN = 0.06
+
+
+@pytest.fixture(scope="module")
+def bundled_page():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (the CI script does)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    spec = importlib.util.spec_from_file_location("dpg_app_bundled", ROOT / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    demo = app.build_app(PersonGenerator.from_checkpoint(str(BUNDLED), "cpu"), named={}).queue(default_concurrency_limit=1)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options())
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+            )
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(30_000)
+            page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
+            page.wait_for_selector(PERSON)
+            yield page
+            browser.close()
+    finally:
+        demo.close()
+
+
+def _model_picture(page, height=128, width=64):
+    """The shown picture at the model's size, uint8 ``[H, W, 3]``."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    src = picture(page)
+    if src.startswith("data:"):
+        import base64
+
+        data = base64.b64decode(src.split(",", 1)[1])
+    else:
+        data = page.request.get(src).body()
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB").resize((width, height), Image.BOX))
+
+
+def test_an_arm_lifted_above_the_head_is_drawn(bundled_page):
+    import numpy as np
+
+    from dpg.eval import arms as A
+
+    page = bundled_page
+    page.get_by_role("tab", name="Edit the pose").click()
+    page.locator("#pose-editor circle.dpg-joint").first.wait_for()
+    settle(page)
+
+    def joints():  # model pixels of the drawn (visible) joints
+        kp = np.zeros((18, 3), np.float32)
+        for c in page.locator("#pose-editor circle.dpg-joint").all():
+            kp[int(c.get_attribute("data-joint"))] = (float(c.get_attribute("cx")) - 0.5, float(c.get_attribute("cy")) - 0.5, 1)
+        return kp
+
+    def screen(xy):  # model pixels -> the page's, through the overlay's own transform
+        return page.evaluate(
+            """([x, y]) => { const s = document.querySelector('#pose-editor svg.dpg-skeleton');
+                 const p = s.createSVGPoint(); p.x = x; p.y = y;
+                 const q = p.matrixTransform(s.getScreenCTM()); return [q.x, q.y]; }""",
+            [float(xy[0]) + 0.5, float(xy[1]) + 0.5],
+        )
+
+    kp = joints()
+    side = next(s for s in ("right", "left") if kp[A.SIDES[s][0], 2] and kp[A.SIDES[s][1], 2] and kp[A.SIDES[s][2], 2])
+    _, el, wr = A.SIDES[side]
+    target = A.raise_arm(kp, side, 128)
+    hanging = _model_picture(page)
+    for j in (el, wr):  # the elbow up first, then the wrist above the head
+        before = picture(page)
+        page.mouse.move(*screen(kp[j]))
+        page.mouse.down()
+        page.mouse.move(*screen(target[j]), steps=6)
+        page.mouse.up()
+        wait_for_new_picture(page, before)
+        settle(page)
+    moved = joints()
+    head = [j for j in (0, 14, 15, 16, 17) if kp[j, 2]] or [1]  # face points, else the neck
+    assert moved[wr, 1] < kp[head, 1].min(), "the wrist is not above the head"
+    lifted = _model_picture(page)
+    change = A.along_segment(lifted, hanging, moved[el, :2], moved[wr, :2])
+    assert change > ARM_DRAWN, f"the lifted forearm is not drawn: {change:.3f}"

@@ -106,8 +106,11 @@ def test_prepare_writes_what_the_readers_take(sources, tmp_path):
     batch = torch.utils.data.default_collate([mixed[0], mixed[n], mixed[2 * n - 1]])  # photos and people collate
     assert batch["image"].shape == (3, 3, 128, 64) and batch["rois"].shape == (3, 7, 4)
     assert len(stage1_dataset(cfg, str(out), "train", raised_arms=False)) == n  # what stage II embeds
-    with pytest.raises(UserError, match="between 0 and 1"):
-        stage1_dataset(override(cfg, ["stage1.raised_arm_mix=1"]), str(out), "train")
+    for bad in ("1", "-0.1"):
+        with pytest.raises(UserError, match="from 0 up to below 1"):
+            stage1_dataset(override(cfg, [f"stage1.raised_arm_mix={bad}"]), str(out), "train")
+    with pytest.raises(UserError, match="without --data every person is procedural"):
+        stage1_dataset(cfg, None, "train")
 
 
 def test_prepare_resumes_to_the_same_files(sources, tmp_path, monkeypatch):

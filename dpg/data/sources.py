@@ -86,7 +86,15 @@ def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None 
     embeddings only).
     """
     m = cfg.model
+    mix = cfg.stage1.raised_arm_mix
+    if not 0 <= mix < 1:
+        raise UserError(f"stage1.raised_arm_mix={mix}: give the share of raised-arm people, from 0 up to below 1 (e.g. 0.1)")
     if root is None:
+        if mix and split == "train" and raised_arms:
+            raise UserError(
+                "stage1.raised_arm_mix mixes procedural people into the photos of --data; without --data every "
+                "person is procedural already (and some raise an arm): leave it at 0 or pass --data"
+            )
         style = m.style
         split = "train" if split == "train" else "val"
         people = SyntheticPeople(UNBOUNDED, split=split, style=style, size=(m.height, m.width), seed=cfg.run.seed)
@@ -101,6 +109,20 @@ def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None 
             )
             people = Interleave(people, real)
         return WithGeometry(people, m.height, m.width, m.mask_radius, m.dataset)
+    photos = _photos(cfg, root, split)
+    if split != "train" or not mix or not raised_arms:
+        return photos
+    size = (m.height, m.width)
+    people = SyntheticPeople(
+        UNBOUNDED, split="train", style=m.style, size=size, seed=cfg.run.seed + 2, poses=raised_arm_poses(512, size, cfg.run.seed, m.style)
+    )
+    extra = round(len(photos) * mix / (1 - mix))  # mix of the whole epoch
+    return Mix(photos, WithGeometry(people, m.height, m.width, m.mask_radius, m.dataset), extra)
+
+
+def _photos(cfg: Config, root: str, split: str):
+    """The photos of a prepared, Market-1501 or DeepFashion root (``stage1_dataset``)."""
+    m = cfg.model
     if not os.path.isdir(root):
         raise UserError(f"--data {root} is not a folder: pass a Market-1501 or DeepFashion root")
     real = "train" if split == "train" else "test"
@@ -114,22 +136,7 @@ def stage1_dataset(cfg: Config, root: str | None, split: str, poses: str | None 
                 f"--data {root} was prepared at {size[0]}x{size[1]} but the preset's model is "
                 f"{m.height}x{m.width}; prepare it with --size {m.height}x{m.width} or pick a preset of that size"
             )
-        photos = MarketDataset(root, real, flip_prob=flip, size=size)
-        mix = cfg.stage1.raised_arm_mix
-        if split != "train" or mix <= 0 or not raised_arms:
-            return photos
-        if mix >= 1:
-            raise UserError(f"stage1.raised_arm_mix={mix}: give the share of raised-arm people, between 0 and 1 (e.g. 0.1)")
-        extra = round(len(photos) * mix / (1 - mix))
-        people = SyntheticPeople(
-            UNBOUNDED,
-            split="train",
-            style=m.style,
-            size=size,
-            seed=cfg.run.seed + 2,
-            poses=raised_arm_poses(512, size, cfg.run.seed, m.style),
-        )
-        return Mix(photos, WithGeometry(people, m.height, m.width, m.mask_radius, m.dataset), extra)
+        return MarketDataset(root, real, flip_prob=flip, size=size)
     if m.dataset == "deepfashion":
         if (m.height, m.width) != (256, 256):
             raise UserError(f"DeepFashion's images are 256x256, not the model's {m.height}x{m.width}: pick a preset of that size")
