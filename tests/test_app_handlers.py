@@ -598,6 +598,6 @@ def test_a_wrist_raised_above_the_head_gets_a_note(gen, s0):
     kp[[0, 1, 2, 4, 5, 7]] = [(8, 6, 1), (8, 9, 1), (5, 10, 1), (4, 17, 1), (11, 10, 1), (12, 17, 1)]
     assert h.pose_note(kp) == ""
     kp[4, 1] = 2  # the right wrist above the nose
-    assert "raises their arms" in h.pose_note(kp)
+    assert "raise their arms" in h.pose_note(kp)
     kp[4, 2] = 0  # hidden: nothing to say
     assert h.pose_note(kp) == ""

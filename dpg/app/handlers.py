@@ -332,16 +332,18 @@ def move_joints(gen, s: Session, value) -> Session:
 
 
 def pose_note(keypoints) -> str:
-    """What the page says about an edited pose the model cannot follow (empty when none): a
-    wrist raised above the head is drawn short or not at all, because almost no one the model
-    learnt from raises their arms (0.1% of Market-1501's training poses, 2.7% of the prepared
-    pedestrians', most of those detection slips)."""
+    """What the page says about an edited pose the model follows less well (empty when none):
+    a wrist raised above the head. Almost no one in the photos the model learnt from raises
+    their arms (0.1% of Market-1501's training poses, 2.7% of the prepared pedestrians', most
+    of those detection slips), so it learnt raised arms from the procedural people mixed into
+    its training (``stage1.raised_arm_mix``): they are drawn, but plainer and sometimes shorter
+    than the person's other limbs (``bench/bench_arms.py``)."""
     kp = model_keypoints(keypoints)
     nose, wrists = kp[0], kp[[4, 7]]
     if nose[2] and any(w[2] and w[1] < nose[1] - 2 for w in wrists):
         return (
-            "A wrist above the head: almost no one the model learnt from raises their arms (0.1% of "
-            "Market-1501's poses), so it draws such arms short or not at all."
+            "A wrist above the head: few people in the photos the model learnt from raise their arms, so it "
+            "learnt them from drawn people; such an arm can come out plainer or shorter than the rest."
         )
     return ""
 
