@@ -43,7 +43,8 @@ def url():
 
 
 @pytest.fixture(scope="module")
-def page(url):
+def browser():
+    # one Playwright per module: a second sync_playwright() in the same thread is refused
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (the CI script does)")
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -51,12 +52,23 @@ def page(url):
         browser = p.chromium.launch(
             executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
         )
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.set_default_timeout(30_000)
-        page.goto(url, wait_until="domcontentloaded")
-        page.wait_for_selector(PERSON)
-        yield page
+        yield browser
         browser.close()
+
+
+def open_page(browser, url):
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(30_000)
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_selector(PERSON)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(url, browser):
+    page = open_page(browser, url)
+    yield page
+    page.close()
 
 
 def picture(page) -> str:
@@ -263,10 +275,7 @@ PERSON_SEED = 103
 
 
 @pytest.fixture(scope="module")
-def bundled_page():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (the CI script does)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+def bundled_page(browser):
     spec = importlib.util.spec_from_file_location("dpg_app_bundled", ROOT / "app.py")
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
@@ -276,16 +285,9 @@ def bundled_page():
         port = s.getsockname()[1]
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options())
     try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-            )
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.set_default_timeout(30_000)
-            page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
-            page.wait_for_selector(PERSON)
-            yield page
-            browser.close()
+        page = open_page(browser, f"http://127.0.0.1:{port}/")
+        yield page
+        page.close()
     finally:
         demo.close()
 
