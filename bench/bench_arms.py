@@ -31,13 +31,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MODELS = [f"procedural={HERE}/../assets/dpg-procedural.safetensors", f"real={HERE}/../assets/dpg-demo.safetensors"]
 
 
-def compose(gen, images, own, poses) -> np.ndarray:
-    """uint8 ``[N, H, W, 3]``: each person encoded at its own keypoints, drawn at ``poses``."""
-    out = []
+def compose(gen, images, own, *poses) -> list[np.ndarray]:
+    """Per entry of ``poses``, uint8 ``[N, H, W, 3]``: each person encoded once at its own
+    keypoints, drawn at that entry's keypoints."""
+    out = [[] for _ in poses]
     for i in range(0, len(images), 64):
         f = gen.encode(images[i : i + 64], own[i : i + 64])
-        out.append(gen.compose(gen.with_pose(f, poses[i : i + 64])))
-    return np.concatenate(out)
+        for drawn, kp in zip(out, poses):
+            drawn.append(gen.compose(gen.with_pose(f, kp[i : i + 64])))
+    return [np.concatenate(drawn) for drawn in out]
 
 
 def main() -> int:
@@ -67,7 +69,7 @@ def main() -> int:
     for spec in args.models:
         name, path = spec.split("=", 1)
         gen = PersonGenerator.from_checkpoint(path, "cpu")
-        own, up, none = compose(gen, images, kps, kps), compose(gen, images, kps, raised), compose(gen, images, kps, armless)
+        own, up, none = compose(gen, images, kps, kps, raised, armless)
         lifted, natural = [], []
         for i, side in enumerate(sides):
             _, el, wr = A.SIDES[side]

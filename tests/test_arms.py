@@ -7,6 +7,9 @@ import torch
 
 from dpg.data.sources import Mix, raised_arm_poses
 from dpg.eval import arms as A
+from dpg.keypoints import JOINTS
+
+ID = {name: i for i, name in enumerate(JOINTS)}
 
 
 def test_raised_arm_poses_lift_a_visible_wrist_above_its_shoulder():
@@ -33,7 +36,7 @@ def _person():
     names = {"nose": (32, 14), "neck": (32, 26), "right_shoulder": (24, 27), "left_shoulder": (40, 27)}
     names |= {"right_hip": (27, 62), "left_hip": (37, 62), "right_elbow": (22, 45), "right_wrist": (21, 61)}
     for name, (x, y) in names.items():
-        kp[A._ID[name]] = (x, y, 1)
+        kp[ID[name]] = (x, y, 1)
     return kp
 
 
@@ -42,7 +45,7 @@ def test_raise_arm_puts_the_wrist_above_the_head_inside_the_frame_and_away_from_
     kp = _person()
     up = A.raise_arm(kp, side, 128)
     sh, el, wr = A.SIDES[side]
-    assert up[wr, 1] < kp[A._ID["nose"], 1] and up[el, 1] < kp[sh, 1]
+    assert up[wr, 1] < kp[ID["nose"], 1] and up[el, 1] < kp[sh, 1]
     assert up[wr, 1] >= 2 - 1e-4 and up[el, 2] == up[wr, 2] == 1
     outward = np.sign(kp[sh, 0] - kp[A.NECK, 0])
     assert np.sign(up[wr, 0] - kp[sh, 0]) == outward

@@ -18,6 +18,7 @@ from dpg.data.market import MarketDataset
 from dpg.data.prepare import read_info
 from dpg.errors import UserError
 from dpg.synthetic.people import SyntheticPeople, factor_seed, load_poses, sample_pose
+from dpg.synthetic.pose import LSHO, LWRI, RSHO, RWRI
 
 UNBOUNDED = 2**40  # the renderer's epoch length: every index is a new person
 
@@ -61,8 +62,7 @@ def raised_arm_poses(n: int, size: tuple[int, int], seed: int = 0, style: str = 
     shoulder: the renderer's "raise" posture, which ``sample_pose`` draws for about 1.3% of
     its seeds, picked out of the seed stream in order (deterministic; ~0.3 ms a seed)."""
 
-    i = {name: k for k, name in enumerate(K.JOINTS)}
-    pairs = [(i["right_wrist"], i["right_shoulder"]), (i["left_wrist"], i["left_shoulder"])]
+    pairs = [(RWRI, RSHO), (LWRI, LSHO)]
     out, s = [], 0
     while len(out) < n:
         kp = sample_pose(factor_seed("train", "pose", s, seed), size, style).keypoints()

@@ -14,16 +14,11 @@ import math
 
 import numpy as np
 
-from dpg import keypoints as K
+# The renderer's joint ids and body model (arm lengths and the torso, neck to hips, in body
+# heights, calibrated on Market-1501's annotations).
+from dpg.synthetic.pose import FOREARM, LELB, LHIP, LSHO, LWRI, NECK, RELB, RHIP, RSHO, RWRI, TORSO, UPPER_ARM
 
-_ID = {name: i for i, name in enumerate(K.JOINTS)}
-SIDES = {
-    "right": (_ID["right_shoulder"], _ID["right_elbow"], _ID["right_wrist"]),
-    "left": (_ID["left_shoulder"], _ID["left_elbow"], _ID["left_wrist"]),
-}
-NECK, RHIP, LHIP = _ID["neck"], _ID["right_hip"], _ID["left_hip"]
-# Arm lengths in body heights (dpg.synthetic.pose's body model) and the torso, neck to hips.
-UPPER_ARM, FOREARM, TORSO = 0.165, 0.145, 0.32
+SIDES = {"right": (RSHO, RELB, RWRI), "left": (LSHO, LELB, LWRI)}  # shoulder, elbow, wrist
 
 
 def body_height(kp: np.ndarray, height: int) -> float:
