@@ -45,6 +45,7 @@ from dpg.app.views import (
     editor_value,
     joint_label,
     overlay,
+    picture_file,
     visible_joints,
     write_gif,
     write_png,
@@ -284,7 +285,7 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
             """The session as the page shows it: the ``view`` outputs."""
             person = render(gen, s)
             picture = h.picture(gen, finder, s, model_image=person)  # the edit on the photo, when there is one
-            return [s, picture, editor_value(person, s.keypoints), visible_joints(s.keypoints), describe(gen, s), message]
+            return [s, picture_file(picture), editor_value(person, s.keypoints), visible_joints(s.keypoints), describe(gen, s), message]
 
         def wire(triggers, fn, inputs, outputs, **kw):
             """``fn`` on ``triggers``, guarded (messages to ``status``). By default an event
@@ -379,7 +380,7 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
                 return [*show(s, f"⚠️ {page_message(err)}"), None, None]
             n = int((person.keypoints[:, 2] > 0).sum())
             message = f"Found the person in {person.name} ({n} of 18 joints)."
-            return [*show(s, message), overlay(person.crop, person.keypoints, k), file_value]
+            return [*show(s, message), picture_file(overlay(person.crop, person.keypoints, k)), file_value]
 
         def load_other(s, photo):
             """Outputs: the session, the second "Person found" panel, the status, the file box."""
@@ -391,7 +392,7 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
                 s = h.drop_photo(gen, materialize(gen, s), "other")
                 return [s, None, f"⚠️ {page_message(err)} (no second photo is in use now)", None]
             message = f"Second photo: found the person in {person.name}. Take factors or swap parts below."
-            return [s, overlay(person.crop, person.keypoints, k), message, gr.skip()]
+            return [s, picture_file(overlay(person.crop, person.keypoints, k)), message, gr.skip()]
 
         def load_example(s, evt: gr.SelectData):
             return load_photo(s, examples[evt.index], examples[evt.index])
@@ -447,7 +448,7 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
                 message = h.describe_residual(residual)
             else:
                 out, message = h.interpolate_seeds(gen, seed_a, seed_b, factors, steps, method), ""
-            return [s, list(out), write_gif(out, k), message]
+            return [s, [picture_file(f) for f in out], write_gif(out, k), message]
 
         inputs = [state, ui["mode"], ui["seed_a"], ui["seed_b"], ui["chosen"], ui["steps"], ui["method"]]
         wire(

@@ -150,6 +150,33 @@ def test_drag_a_joint_and_interpolate(server):
     assert len(frames) == 4 and Image.open(gif).n_frames == 6  # 4 frames forth, 2 back
 
 
+def test_visitors_uploading_one_photo_at_once_all_get_their_pictures(server):
+    """Several visitors clicking one example photo at once get identical pictures; each must
+    arrive whole (Gradio's own file for an array was rewritten in place while another visitor
+    downloaded it: "peer closed connection without sending complete message body")."""
+    import threading
+
+    url, _ = server
+    clients = [client(url) for _ in range(6)]
+    got, failed = [], []
+
+    def visitor(c):
+        for _ in range(2):
+            try:
+                image, *_, found, _file = c.predict(gradio_client.handle_file(str(EXAMPLE)), api_name="/load_photo")
+                got.append((picture(image), picture(found)))
+            except Exception as err:  # noqa: BLE001 - counted and shown below
+                failed.append(repr(err))
+
+    threads = [threading.Thread(target=visitor, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failed == [] and len(got) == 12
+    assert all(np.array_equal(a, got[0][0]) and np.array_equal(b, got[0][1]) for a, b in got)
+
+
 def test_uploads_over_the_limit_are_refused(server, tmp_path):
     url, _ = server
     big = tmp_path / "big.png"

@@ -387,6 +387,30 @@ def test_views(gen, s0):
     assert gif.size == (32, 64) and gif.n_frames == 4  # forth and back: 0 1 2 1
 
 
+def test_pictures_are_files_written_once_and_whole(tmp_path, monkeypatch):
+    """The page's pictures go to Gradio as files named by their content, made under another
+    name and renamed into place, never written again: Gradio rewrote an array's file in place
+    each time the same picture was shown, and a visitor downloading it meanwhile got a
+    truncated file (several visitors clicking one example photo)."""
+    monkeypatch.setattr(views, "OUTPUT_DIR", tmp_path)
+    saved, replaced = [], []
+    real_save, real_replace = Image.Image.save, views.os.replace
+    monkeypatch.setattr(Image.Image, "save", lambda im, fp, *a, **kw: (saved.append(Path(fp)), real_save(im, fp, *a, **kw))[1])
+    monkeypatch.setattr(views.os, "replace", lambda a, b: (replaced.append(Path(b)), real_replace(a, b))[1])
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (24, 12, 3), dtype=np.uint8)
+
+    path = Path(views.picture_file(img))
+    assert np.array_equal(np.asarray(Image.open(path)), img)
+    assert path not in saved and replaced == [path]  # encoded elsewhere, then renamed whole
+    inode = path.stat().st_ino
+    assert Path(views.picture_file(img.copy())) == path  # the same picture: the same file...
+    assert len(saved) == 1 and path.stat().st_ino == inode  # ...not encoded or written again
+    assert Path(views.picture_file(255 - img)) != path  # another picture: another file
+    assert Path(views.picture_file(img.reshape(12, 24, 3))) != path  # same bytes, other shape
+    assert sorted(f.name for f in tmp_path.iterdir() if f.name.startswith(".")) == []  # no leftovers
+
+
 def test_errors_become_messages_not_tracebacks(app_module, caplog):
     def bad_input():
         raise UserError("the seed must be a whole number")

@@ -11,6 +11,7 @@ pixelated``); its SVG overlay works in model pixels, so dragged coordinates need
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import os
 import tempfile
@@ -77,18 +78,56 @@ def visible_joints(keypoints) -> list[str]:
     return [joint_label(j) for j in range(18) if kp[j, 2] > 0.5]
 
 
-def _output_path(stem: str, suffix: str) -> Path:
-    """A new file in the app's temporary folder; files older than an hour there are removed,
-    so a long-running app does not fill the disk."""
-    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    now = time.time()
+_pruned_at = 0.0  # when the folder was last cleared of old files
+
+
+def _prune(now: float) -> None:
+    """Remove files older than an hour from the app's temporary folder, at most once a minute
+    (every slider event writes a picture there: scanning the folder each time would grow slow)."""
+    global _pruned_at
+    if now - _pruned_at < 60:
+        return
+    _pruned_at = now
     for old in OUTPUT_DIR.iterdir():
         try:
             if now - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
                 old.unlink()
         except OSError:  # removed by another worker meanwhile
             pass
+
+
+def _output_path(stem: str, suffix: str) -> Path:
+    """A new file in the app's temporary folder; files older than an hour there are removed,
+    so a long-running app does not fill the disk."""
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    _prune(time.time())
     return OUTPUT_DIR / f"{stem}-{uuid.uuid4().hex[:12]}{suffix}"
+
+
+def picture_file(image: np.ndarray) -> str:
+    """uint8 ``[H, W, 3]`` -> the path of a PNG of it in the app's temporary folder, named by
+    its content and written once: under a temporary name, then renamed into place.
+
+    Why not hand the page the array: Gradio saves an array to a file named by its content and
+    writes that file again, in place, each time the same picture is shown. When two visitors
+    got the same picture at once (both clicked one example photo), one was being sent the file
+    while the other's event truncated and rewrote it, and the first download broke ("Too
+    little data for declared Content-Length"). A path is copied by Gradio the safe way (a
+    temporary file renamed into place, never rewritten), and an identical picture here is
+    not encoded again."""
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    key = hashlib.blake2b(image.tobytes(), digest_size=16, person=str(image.shape).encode()[:16]).hexdigest()
+    path = OUTPUT_DIR / f"picture-{key}.png"
+    if path.exists():
+        try:
+            os.utime(path)  # shown again: kept for another hour
+            return os.fspath(path)
+        except OSError:  # pruned just now: write it again
+            pass
+    staging = _output_path(".picture", ".png.part")
+    Image.fromarray(image).save(staging, format="PNG", compress_level=1)
+    os.replace(staging, path)  # atomic: a reader sees the old file or the whole new one
+    return os.fspath(path)
 
 
 def write_gif(frames: np.ndarray, k: int = 1, fps: float = 8.0, bounce: bool = True) -> str:
