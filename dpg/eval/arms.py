@@ -16,7 +16,7 @@ import numpy as np
 
 # The renderer's joint ids and body model (arm lengths and the torso, neck to hips, in body
 # heights, calibrated on Market-1501's annotations).
-from dpg.synthetic.pose import FOREARM, LELB, LHIP, LSHO, LWRI, NECK, RELB, RHIP, RSHO, RWRI, TORSO, UPPER_ARM
+from dpg.synthetic.pose import FOREARM, LELB, LHIP, LSHO, LWRI, NECK, RELB, RHIP, RSHO, RWRI, TORSO, UPPER_ARM, segment_distance
 
 SIDES = {"right": (RSHO, RELB, RWRI), "left": (LSHO, LELB, LWRI)}  # shoulder, elbow, wrist
 
@@ -65,9 +65,9 @@ def segment_mask(a: np.ndarray, b: np.ndarray, shape: tuple[int, int], radius: f
     """Bool ``[H, W]``: pixels within ``radius`` of the segment ``a``-``b`` (x, y pixels)."""
     h, w = shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    d = b - a
-    t = np.clip(((xs - a[0]) * d[0] + (ys - a[1]) * d[1]) / max(float(d @ d), 1e-6), 0.0, 1.0)
-    return (xs - a[0] - t * d[0]) ** 2 + (ys - a[1] - t * d[1]) ** 2 <= radius**2
+    pts = np.stack([xs.ravel(), ys.ravel()], 1)  # [H*W, 2]
+    ends = np.asarray(a, np.float32)[None], np.asarray(b, np.float32)[None]
+    return (segment_distance(pts, *ends)[0] <= radius).reshape(h, w)
 
 
 def along_segment(with_arm: np.ndarray, armless: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:

@@ -187,7 +187,7 @@ def _project(p3: np.ndarray, yaw: float) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([x, p3[:, 1]], 1), depth
 
 
-def _segment_distance(pts: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def segment_distance(pts: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Distance of points ``[N, 2]`` to segments ``a``, ``b`` ``[M, 2]``: ``[M, N]``."""
     ab = (b - a)[:, None]  # [M, 1, 2]
     ap = pts[None] - a[:, None]  # [M, N, 2]
@@ -210,7 +210,7 @@ def _hidden(xy: np.ndarray, depth: np.ndarray, yaw: float) -> np.ndarray:
     pts, dep = xy[:14], depth[:14]
     ends_a = np.concatenate([xy[NECK][None], xy[_OCC_A]])
     ends_b = np.concatenate([((xy[RHIP] + xy[LHIP]) / 2)[None], xy[_OCC_B]])
-    dist = _segment_distance(pts, ends_a, ends_b)  # [9, 14]: the torso, then 8 limbs
+    dist = segment_distance(pts, ends_a, ends_b)  # [9, 14]: the torso, then 8 limbs
     torso_r = math.hypot(0.1 * math.cos(yaw), 0.07 * math.sin(yaw))
     torso_depth = float(depth[NECK] + depth[RHIP] + depth[LHIP]) / 3
     hidden[:14] = (dist[0] < torso_r) & (dep < torso_depth - 0.04)
