@@ -92,6 +92,9 @@ def test_sample_through_the_api(server):
     c = client(url)
     image, editor, _joints, caption, status = c.predict(api_name="/start")
     assert np.array_equal(picture(image), render(gen, materialize(gen, Session())))
+    # a file the app wrote once (dpg.app.views.picture_file), not Gradio's "image.png" of an
+    # array, which it rewrote in place while another visitor downloaded it
+    assert Path(image).name.startswith("picture-")
     assert editor["width"] == gen.width and len(editor["keypoints"]) == 18 and status == ""
 
     image, _editor, _joints, caption, seed, *sliders, status = c.predict(7, 1.0, 0, 0, api_name="/set_fg")
@@ -121,6 +124,7 @@ def test_photos_and_bad_files(server, tmp_path):
     _image, _editor, _joints, caption, status, found, _file = c.predict(gradio_client.handle_file(str(EXAMPLE)), api_name="/load_photo")
     assert "Found the person in astronaut.jpg" in status and "from astronaut.jpg" in caption
     assert Image.open(found).size == (gen.width * display_scale(gen.height), gen.height * display_scale(gen.height))
+    assert Path(found).name.startswith("picture-")
 
     notes = tmp_path / "notes.jpg"
     notes.write_text("not a photo")
@@ -148,6 +152,7 @@ def test_drag_a_joint_and_interpolate(server):
 
     frames, gif, _status = c.predict("two seeds", 0, 5, ["pose"], 4, "slerp", api_name="/interpolate")
     assert len(frames) == 4 and Image.open(gif).n_frames == 6  # 4 frames forth, 2 back
+    assert all(Path(f["image"]).name.startswith("picture-") for f in frames)
 
 
 def test_visitors_uploading_one_photo_at_once_all_get_their_pictures(server):

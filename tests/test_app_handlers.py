@@ -409,6 +409,8 @@ def test_pictures_are_files_written_once_and_whole(tmp_path, monkeypatch):
     assert Path(views.picture_file(255 - img)) != path  # another picture: another file
     assert Path(views.picture_file(img.reshape(12, 24, 3))) != path  # same bytes, other shape
     assert sorted(f.name for f in tmp_path.iterdir() if f.name.startswith(".")) == []  # no leftovers
+    with pytest.raises(TypeError, match="uint8"):
+        views.picture_file(img / 255.0)  # a float picture is refused, not turned black
 
 
 def test_errors_become_messages_not_tracebacks(app_module, caplog):

@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -79,21 +80,26 @@ def visible_joints(keypoints) -> list[str]:
 
 
 _pruned_at = 0.0  # when the folder was last cleared of old files
+# Held while pruning and while a picture file is looked up, so that a picture shown again just
+# as it turns an hour old is either refreshed before the pruning looks at it or written again
+# after: never deleted between being handed to Gradio and Gradio copying it.
+_folder_lock = threading.Lock()
 
 
 def _prune(now: float) -> None:
     """Remove files older than an hour from the app's temporary folder, at most once a minute
     (every slider event writes a picture there: scanning the folder each time would grow slow)."""
     global _pruned_at
-    if now - _pruned_at < 60:
-        return
-    _pruned_at = now
-    for old in OUTPUT_DIR.iterdir():
-        try:
-            if now - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
-                old.unlink()
-        except OSError:  # removed by another worker meanwhile
-            pass
+    with _folder_lock:
+        if now - _pruned_at < 60:
+            return
+        _pruned_at = now
+        for old in OUTPUT_DIR.iterdir():
+            try:
+                if now - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
+                    old.unlink()
+            except OSError:  # removed by another worker meanwhile
+                pass
 
 
 def _output_path(stem: str, suffix: str) -> Path:
@@ -115,18 +121,23 @@ def picture_file(image: np.ndarray) -> str:
     little data for declared Content-Length"). A path is copied by Gradio the safe way (a
     temporary file renamed into place, never rewritten), and an identical picture here is
     not encoded again."""
-    image = np.ascontiguousarray(image, dtype=np.uint8)
-    key = hashlib.blake2b(image.tobytes(), digest_size=16, person=str(image.shape).encode()[:16]).hexdigest()
-    path = OUTPUT_DIR / f"picture-{key}.png"
-    if path.exists():
-        try:
+    if image.dtype != np.uint8:  # a float picture would silently turn black in the cast
+        raise TypeError(f"picture_file takes uint8 pictures, got {image.dtype}")
+    image = np.ascontiguousarray(image)
+    digest = hashlib.blake2b(repr(image.shape).encode(), digest_size=16)
+    digest.update(image.tobytes())
+    staging = _output_path(".picture", ".png.part")  # prunes, at most once a minute
+    path = OUTPUT_DIR / f"picture-{digest.hexdigest()}.png"
+    with _folder_lock:
+        if path.exists():
             os.utime(path)  # shown again: kept for another hour
             return os.fspath(path)
-        except OSError:  # pruned just now: write it again
-            pass
-    staging = _output_path(".picture", ".png.part")
-    Image.fromarray(image).save(staging, format="PNG", compress_level=1)
-    os.replace(staging, path)  # atomic: a reader sees the old file or the whole new one
+    try:
+        Image.fromarray(image).save(staging, format="PNG", compress_level=1)
+        os.replace(staging, path)  # atomic: a reader sees no file or the whole file
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
     return os.fspath(path)
 
 
