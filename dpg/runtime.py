@@ -59,7 +59,16 @@ def nnpack_available() -> bool:
 SPLIT_MIN_CHANNELS = 16
 
 
+_nnpack_ready = False  # NNPACK initialised in this process
+
+
 def _nnpack(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    global _nnpack_ready
+    if not _nnpack_ready:
+        # torch initialises NNPACK in ``torch.backends.nnpack.is_available()``, not in the
+        # convolution: called first in a fresh process (one torch thread), every convolution
+        # failed ("NNPACK SpatialConvolution_updateOutput failed"); FastComposer asked first
+        _nnpack_ready = nnpack_available()
     return torch._nnpack_spatial_convolution(x, weight, bias, [1, 1])
 
 

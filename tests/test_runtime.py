@@ -129,3 +129,24 @@ def test_concurrent_calls_give_each_caller_its_own_picture(gen):
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(fast.compose, fs))
     assert all(np.array_equal(a, b) for a, b in zip(alone, together))
+
+
+@needs_nnpack
+def test_an_nnpack_convolution_works_first_thing_in_a_fresh_process(tmp_path):
+    # torch initialises NNPACK in torch.backends.nnpack.is_available(), not in the
+    # convolution: a process whose first NNPACK call came from dpg.runtime (decode_fast used
+    # on its own, without FastComposer asking first) failed on every layer
+    import subprocess
+    import sys
+
+    script = tmp_path / "first.py"
+    script.write_text(
+        "import torch\n"
+        "torch.set_num_threads(1)\n"
+        "from dpg.runtime import _nnpack\n"
+        "x, w, b = torch.randn(1, 32, 16, 8), torch.randn(32, 32, 3, 3), torch.zeros(32)\n"
+        "print(float((_nnpack(x, w, b) - torch.nn.functional.conv2d(x, w, b, padding=1)).abs().max()))\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert float(out.stdout.strip().splitlines()[-1]) < 1e-2  # Winograd rounding on values of size ~10
