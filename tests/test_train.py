@@ -128,6 +128,16 @@ def test_stage2_warm_start_trains_only_the_named_factors(trained, tmp_path, caps
     other = [a if a != "200" else "100" for a in args]  # other poses in the same folder: re-encoded, not reused
     assert stage2.main(TINY + other + ["--out", str(more)]) == 0
     assert len(load_file(str(more / "embeddings.safetensors"))["pose"]) == 200
+    # the same weights in a touched file: the cache is reused (it re-encoded for minutes when
+    # it was keyed on the --init files' dates)
+    os.utime(model, (1, 1))
+
+    def refuse(*a, **kw):
+        raise AssertionError("re-encoded the same encoders")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stage2, "real_embeddings", refuse)
+        assert stage2.main(TINY + other + ["--out", str(more)]) == 0
     a, b = load_file(model), load_file(str(more / "model.safetensors"))
     changed = {k.split(".")[2] for k in a if k.startswith("stage2.") and not torch.equal(a[k], b[k])}
     assert changed == {"pose"}  # the pose mapping and critic moved; foreground and background did not

@@ -24,7 +24,6 @@ app and ``dpg`` commands load.
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import torch
@@ -33,6 +32,7 @@ from safetensors.torch import save_file
 
 from dpg.checkpoint import config_json, read_metadata
 from dpg.data.sources import flip_batch, pose_keypoints, stage1_dataset
+from dpg.directions import checkpoint_id
 from dpg.errors import UserError
 from dpg.keypoints import flip_keypoints
 from dpg.model import DisentangledPersonModel
@@ -152,8 +152,10 @@ def main(argv=None) -> int:
     run = Run(args.out or f"runs/stage2-{cfg.name}", cfg, d.main, not args.no_progress)
     cache = run.dir / "embeddings.safetensors"
     # the cache is reused only for the same data and encoders: other --keypoints, --procedural,
-    # or --init weights (a retrained stage I or pose auto-encoder) re-encode
-    encoders = [(str(p), os.path.getsize(p), os.path.getmtime(p)) for p in args.init]
+    # or encoder weights (a retrained stage I or pose auto-encoder) re-encode. The encoders are
+    # named by their tensors, not by the --init files' dates: a copied or touched file with the
+    # same weights re-encoded for ten minutes
+    encoders = [checkpoint_id(model.stage1), checkpoint_id(model.pose_ae)]
     source = json.dumps(
         {
             "data": args.data,
