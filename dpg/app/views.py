@@ -126,12 +126,12 @@ def picture_file(image: np.ndarray) -> str:
     image = np.ascontiguousarray(image)
     digest = hashlib.blake2b(repr(image.shape).encode(), digest_size=16)
     digest.update(image.tobytes())
-    staging = _output_path(".picture", ".png.part")  # prunes, at most once a minute
     path = OUTPUT_DIR / f"picture-{digest.hexdigest()}.png"
     with _folder_lock:
         if path.exists():
             os.utime(path)  # shown again: kept for another hour
             return os.fspath(path)
+    staging = _output_path(".picture", ".png.part")  # only for a new picture; prunes at most once a minute
     try:
         Image.fromarray(image).save(staging, format="PNG", compress_level=1)
         os.replace(staging, path)  # atomic: a reader sees no file or the whole file
