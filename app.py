@@ -27,6 +27,7 @@ import gradio as gr
 
 from dpg.app import handlers as h
 from dpg.app.components import NumberSlider, SeedBox
+from dpg.app.order import EventOrder, ordered
 from dpg.app.photos import PersonFinder, example_photos
 from dpg.app.session import (
     DEFAULT_SEEDS,
@@ -79,7 +80,14 @@ CSS = """
 # Unscoped CSS (Gradio prefixes ``css`` with its container's class, so a rule cannot reach the
 # container itself): its ``overflow: hidden`` makes it the scroll box of a sticky element
 # inside, which then never sticks; ``clip`` hides the same without being one.
-HEAD = "<style>@media (max-width: 700px) { .gradio-container { overflow: clip !important; } }</style>"
+HEAD = "<style>@media (max-width: 700px) { .gradio-container { overflow: clip !important; } }</style>" + (
+    # A slider moved by the keyboard (arrows, Page Up/Down, Home, End) sends "input" events but
+    # no "release" in Gradio (a pointer-up or the number box's blur): with a preview decoder the
+    # picture would stay the preview's. Its key-up ends a keyboard move as a pointer-up ends a drag
+    # (a bubbling one: Svelte listens for it at the page's root).
+    "<script>document.addEventListener('keyup', (e) => { const t = e.target;"
+    " if (t instanceof HTMLInputElement && t.type === 'range') t.dispatchEvent(new PointerEvent('pointerup', { bubbles: true })); });</script>"
+)
 INTRO = f"""# {TITLE}
 A person image as three factors: **foreground**, **background** and **pose** (Ma et al.,
 CVPR 2018). Sample each from its own seed, move it along its main directions, take factors
@@ -287,12 +295,23 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
             picture = h.picture(gen, finder, s, model_image=person)  # the edit on the photo, when there is one
             return [s, picture_file(picture), editor_value(person, s.keypoints), visible_joints(s.keypoints), describe(gen, s), message]
 
-        def wire(triggers, fn, inputs, outputs, **kw):
+        def drawn(s: Session) -> list:
+            """A moving slider's outputs (picture, status): the preview decoder's picture of
+            the session; the session itself, the pose editor and the caption wait for the
+            slider's release (its full picture), so a preview changes nothing else."""
+            person = render(gen, s, preview=True)
+            return [picture_file(h.picture(gen, finder, s, model_image=person)), gr.skip()]
+
+        order = EventOrder()
+
+        def wire(triggers, fn, inputs, outputs, preview=False, **kw):
             """``fn`` on ``triggers``, guarded (messages to ``status``). By default an event
             of the "render" group (one decoder pass; they share the queue's limit) that
-            shows no progress overlay, so the picture follows a slider without flicker."""
+            shows no progress overlay, so the picture follows a slider without flicker.
+            Every event's start is recorded (``EventOrder``); a ``preview`` event's outputs
+            are dropped when a later event of the visitor started before it finished."""
             kw = {"show_progress": "hidden", "concurrency_id": "render", **kw}
-            fn = guarded(fn, len(outputs), outputs.index(status))
+            fn = ordered(guarded(fn, len(outputs), outputs.index(status)), order, len(outputs), preview)
             return gr.on(triggers, fn, inputs, outputs, **kw) if isinstance(triggers, list) else triggers(fn, inputs, outputs, **kw)
 
         # -- Sample: a factor's seed box and sliders are one event, its dice another.
@@ -312,11 +331,20 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
             def set_named(s, *amounts, f=f):
                 return show(h.set_named(gen, named, s, f, amounts))
 
+            def drag_factor(s, seed, *amounts, f=f):
+                return drawn(h.set_factor(gen, s, f, seed, amounts))
+
+            def drag_named(s, *amounts, f=f):
+                return drawn(h.set_named(gen, named, s, f, amounts))
+
             def roll(s, *, f=f):
                 s = h.roll(gen, s, f)
                 return [*show(s), s.seeds[f], *[0.0] * len(ui["named"].get(f, []))]  # named sliders back at 0
 
-            changed = [seeds[f].submit, seeds[f].blur] + [sl.input for sl in sliders[f]]
+            # With a preview decoder (dpg.preview), a moving slider ("input") is drawn by it and
+            # its release by the full decoder; without one, every move by the full decoder.
+            moved = "release" if gen.preview is not None else "input"
+            changed = [seeds[f].submit, seeds[f].blur] + [getattr(sl, moved) for sl in sliders[f]]
             wire(
                 changed,
                 set_factor,
@@ -325,15 +353,35 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
                 api_name=f"set_{f}",
                 trigger_mode="always_last",
             )
+            if gen.preview is not None:
+                wire(
+                    [sl.input for sl in sliders[f]],
+                    drag_factor,
+                    [state, seeds[f], *sliders[f]],
+                    [image, status],
+                    api_name=f"drag_{f}",
+                    trigger_mode="always_last",
+                    preview=True,
+                )
             if f in ui["named"]:
                 wire(
-                    [sl.input for sl in ui["named"][f]],
+                    [getattr(sl, moved) for sl in ui["named"][f]],
                     set_named,
                     [state, *ui["named"][f]],
                     view,
                     api_name=f"named_{f}",
                     trigger_mode="always_last",
                 )
+                if gen.preview is not None:
+                    wire(
+                        [sl.input for sl in ui["named"][f]],
+                        drag_named,
+                        [state, *ui["named"][f]],
+                        [image, status],
+                        api_name=f"drag_named_{f}",
+                        trigger_mode="always_last",
+                        preview=True,
+                    )
             wire(ui["dice"][f].click, roll, [state], [*view, seeds[f], *ui["named"].get(f, [])], api_name=f"roll_{f}")
 
         def sample_all(s, locked):

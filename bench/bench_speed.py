@@ -83,6 +83,17 @@ def main() -> int:
         "compose + PNG level 1 (today's slider picture)": lambda f: png(eager(f)[0], 1),
         "FastComposer + PNG level 1": lambda f: png(single.compose(f)[0], 1),
     }
+    if gen.preview is not None:  # the preview decoder beside the weights (dpg.preview): a moving slider
+        c = gen.preview.bottom[0]
+        variants[f"preview decoder ({c} channels), FastComposer"] = lambda f: single.compose(f, gen.preview)
+        variants[f"preview decoder ({c} channels) + PNG level 1"] = lambda f: png(single.compose(f, gen.preview)[0], 1)
+        worst, psnr = 0, []
+        for f in people:  # how far the preview's picture is from the full decoder's
+            a, b = single.compose(f).astype(float), single.compose(f, gen.preview).astype(float)
+            psnr.append(10 * np.log10(255**2 / max(np.mean((a - b) ** 2), 1e-9)))
+        print(f"preview against the full decoder on {len(people)} sampled people: PSNR {np.mean(psnr):.1f} dB (worst {min(psnr):.1f})")
+    else:
+        print("no preview decoder beside the weights (python -m train.preview makes one)")
     names = list(variants)
     for threads in args.threads:
         for name in names:  # warm-up: oneDNN primitives, NNPACK's plan

@@ -4,7 +4,8 @@ Everything a person can do with the model, on uint8 images and keypoint arrays:
 
 * ``encode`` an image with keypoints, or ``encode_photo`` any photo (keypoints from mediapipe),
   into ``Factors`` (foreground and background embeddings, pose keypoints);
-* ``compose`` any factors into images;
+* ``compose`` any factors into images (``preview=True``: through the narrower preview
+  decoder distilled from the model's, ``dpg.preview``, where one was loaded);
 * ``sample`` any subset of factors from per-factor seeds: the seed of a factor alone decides
   its noise ``z`` (drawn from its own generator), whatever the other factors or the batch;
 * ``swap`` factors and ``swap_parts`` (single body-ROI embeddings) between people; pose
@@ -18,6 +19,7 @@ No Gradio here: the app and the command line are thin layers over this class.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import replace
 
@@ -36,7 +38,10 @@ from dpg.photo import PhotoPerson, on_photo
 from dpg.pixels import from_uint8
 from dpg.pose.images import load_image
 from dpg.pose.person import PersonCropper
+from dpg.preview import load_preview, preview_path
 from dpg.runtime import FastComposer
+
+log = logging.getLogger(__name__)
 
 
 class PersonGenerator:
@@ -53,6 +58,7 @@ class PersonGenerator:
         # one person at a time (a slider event) through NNPACK's Winograd convolutions: 0.55-0.66x
         # the time on a 2-core CPU, within one grey level (dpg.runtime); batches run eagerly
         self._fast = FastComposer(self.model)
+        self.preview = None  # a narrower decoder for slider drags (dpg.preview), once loaded
 
     @classmethod
     def from_checkpoint(cls, spec=None, device=None) -> "PersonGenerator":
@@ -64,7 +70,17 @@ class PersonGenerator:
         gen = cls(model, device)
         gen.checkpoint, gen.meta = path, meta
         gen.stages = set(held.split(","))
+        if preview_path(path).is_file():
+            try:
+                gen.load_preview(preview_path(path))
+            except UserError as err:  # the full decoder draws every picture: slower, not wrong
+                log.warning("no preview decoder: %s", err)
         return gen
+
+    def load_preview(self, path) -> None:
+        """Use the preview decoder in ``path`` for ``compose(..., preview=True)``; a
+        ``UserError`` when it is not one of this model's (``dpg.preview.load_preview``)."""
+        self.preview = load_preview(path, self.model).to(self.device)
 
     @property
     def factors(self) -> tuple[str, ...]:
@@ -167,10 +183,12 @@ class PersonGenerator:
         return on_photo(person, image, kp, empty, keep_person, where, other_empty)
 
     @torch.no_grad()
-    def compose(self, factors: Factors) -> np.ndarray:
+    def compose(self, factors: Factors, preview: bool = False) -> np.ndarray:
         """``Factors`` -> uint8 images ``[N, H, W, 3]`` (``dpg.runtime.FastComposer``: one
-        person within ``TOLERANCE_LEVELS`` of the eager decoder, a batch exactly it)."""
-        return self._fast.compose(factors)
+        person within ``TOLERANCE_LEVELS`` of the eager decoder, a batch exactly it).
+        ``preview``: drawn by the preview decoder when one is loaded (a quarter of the time,
+        a blurrier picture; ``dpg.preview``), by the full one otherwise."""
+        return self._fast.compose(factors, self.preview if preview else None)
 
     # -- sampling
     def noise(self, factor: str, seeds) -> torch.Tensor:

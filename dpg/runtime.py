@@ -159,25 +159,30 @@ class FastComposer:
             and weight.dtype == torch.float32
         )
 
-    def decode(self, factors) -> torch.Tensor:
-        """``Factors`` -> float images ``[N, 3, H, W]`` (linear; about [-1, 1])."""
+    def decode(self, factors, decoder: UNetDecoder | None = None) -> torch.Tensor:
+        """``Factors`` -> float images ``[N, 3, H, W]`` (linear; about [-1, 1]). ``decoder``:
+        another decoder of the same inputs to run instead of stage I's (a preview,
+        ``dpg.preview``), on the same path."""
         stage1 = self.model.stage1
-        if torch.is_grad_enabled() or not self.uses_fast_path(factors.fg.shape[0]):
+        fast = not torch.is_grad_enabled() and self.uses_fast_path(factors.fg.shape[0])
+        if decoder is None and not fast:
             return self.model.decode(factors)
         emb = factors.fg if factors.bg is None else torch.cat([factors.fg, factors.bg], 1)  # [N, E]
         pose_map = stage1.pose_map(factors.keypoints).to(emb.dtype)
+        if not fast:
+            return decoder(emb, pose_map)
         with self._lock:
             self._running += 1
             pool = None  # a second thread only for a decode that runs alone
             if self.split and self._running == 1:
                 self._pool = pool = self._pool or ThreadPoolExecutor(1, thread_name_prefix="dpg-split-conv")
         try:
-            return decode_fast(stage1.decoder, emb, pose_map, pool)
+            return decode_fast(decoder or stage1.decoder, emb, pose_map, pool)
         finally:
             with self._lock:
                 self._running -= 1
 
     @torch.no_grad()
-    def compose(self, factors) -> np.ndarray:
-        """``Factors`` -> uint8 images ``[N, H, W, 3]``."""
-        return to_uint8(self.decode(factors))
+    def compose(self, factors, decoder: UNetDecoder | None = None) -> np.ndarray:
+        """``Factors`` -> uint8 images ``[N, H, W, 3]`` (``decoder`` as in ``decode``)."""
+        return to_uint8(self.decode(factors, decoder))

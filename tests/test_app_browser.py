@@ -358,3 +358,81 @@ def test_an_arm_lifted_above_the_head_is_drawn(bundled_page):
     lifted = _model_picture(page)
     change = A.along_segment(lifted, hanging, moved[el, :2], moved[wr, :2])
     assert change > ARM_DRAWN, f"the lifted forearm is not drawn: {change:.3f}"
+
+
+# ------------------------------------------------------------------------------------------
+# A preview decoder (issue 21, dpg.preview): a moving slider is drawn by it, its release by the
+# full decoder, by the mouse and by the keyboard alike.
+
+
+@pytest.fixture(scope="module")
+def preview_app(browser):
+    from dpg.preview import narrow_decoder
+
+    spec = importlib.util.spec_from_file_location("dpg_app_preview", ROOT / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    gen = PersonGenerator(seeded_tiny_model(), "cpu")
+    gen.preview = narrow_decoder(gen.model.stage1.decoder, 4).eval()  # untrained: another picture
+    # two events at once, as on a 2-core machine: a preview may still run when its release starts
+    demo = app.build_app(gen, named={}).queue(default_concurrency_limit=2)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options())
+    try:
+        page = open_page(browser, f"http://127.0.0.1:{port}/")
+        yield page, gen
+        page.close()
+    finally:
+        demo.close()
+
+
+def _expected(gen, fg_amount: float, preview: bool):
+    from dpg.app import handlers as h
+    from dpg.app.session import Session, materialize, render
+
+    s = h.set_factor(gen, materialize(gen, Session()), "fg", 0, [fg_amount, 0.0, 0.0])
+    return render(gen, s, preview=preview)
+
+
+def _shows(page, want, timeout_s=30.0) -> bool:
+    import time
+
+    import numpy as np
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if np.array_equal(_model_picture(page, *want.shape[:2]), want):
+            return True
+        page.wait_for_timeout(200)
+    return False
+
+
+def test_a_dragged_slider_shows_previews_and_its_release_the_full_picture(preview_app):
+    page, gen = preview_app
+    box = page.locator("#fg-slider-0 input[type=range]").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 30, y, steps=3)
+    settle(page)
+    held = float(page.input_value("#fg-slider-0 input[type=number]"))
+    assert held > 0
+    assert _shows(page, _expected(gen, held, preview=True))  # while held: the preview's picture
+    page.mouse.up()
+    assert _shows(page, _expected(gen, held, preview=False))  # let go: the full decoder's
+    assert "seed 0 (moved)" in page.inner_text("#caption")
+
+
+def test_a_slider_moved_by_the_keyboard_ends_on_the_full_picture(preview_app):
+    page, gen = preview_app
+    slider = page.locator("#fg-slider-0 input[type=range]")
+    slider.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowLeft")  # step 0.05 each
+        page.wait_for_timeout(50)
+    settle(page, 900)
+    value = float(page.input_value("#fg-slider-0 input[type=number]"))
+    # the key-up's release (app.HEAD's script): without it the preview's picture stayed
+    assert _shows(page, _expected(gen, value, preview=False)), value

@@ -18,8 +18,10 @@ from dpg.app.session import Session, materialize, render
 from dpg.app.views import display_scale
 from dpg.checkpoint import save_weights
 from dpg.config import tiny
+from dpg.directions import checkpoint_id
 from dpg.inference import PersonGenerator
 from dpg.model import DisentangledPersonModel
+from dpg.preview import narrow_decoder, preview_path, save_preview
 
 gradio_client = pytest.importorskip("gradio_client")
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +41,22 @@ def server(tmp_path_factory):
     ckpt = tmp_path_factory.mktemp("app") / "tiny.safetensors"
     cfg = tiny()
     save_weights(ckpt, DisentangledPersonModel(cfg), cfg)
+    yield from serve(ckpt, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def preview_server(tmp_path_factory):
+    """The same with a preview decoder beside the checkpoint (``dpg.preview``)."""
+    torch.manual_seed(0)
+    ckpt = tmp_path_factory.mktemp("app") / "tiny.safetensors"
+    cfg = tiny()
+    model = DisentangledPersonModel(cfg)
+    save_weights(ckpt, model, cfg)
+    save_preview(preview_path(ckpt), narrow_decoder(model.stage1.decoder, 4), checkpoint_id(model))
+    yield from serve(ckpt, tmp_path_factory)
+
+
+def serve(ckpt, tmp_path_factory):
     port = free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", OMP_NUM_THREADS="1", NO_PROXY="127.0.0.1,localhost")
     with open(tmp_path_factory.mktemp("log") / "app.log", "w+") as log:
@@ -105,6 +123,33 @@ def test_sample_through_the_api(server):
 
     *_, seed = c.predict(api_name="/roll_bg")
     assert isinstance(seed, (int, float)) and 0 <= seed < 2**31
+
+
+def test_a_moving_slider_is_drawn_by_the_preview_and_its_release_by_the_full_decoder(preview_server):
+    url, gen = preview_server
+    assert gen.preview is not None
+    c = client(url)
+    c.predict(api_name="/start")
+    expected = materialize(gen, Session(seeds={"fg": 7, "bg": 1, "pose": 2}, offsets={"fg": [1.0, 0, 0], "bg": [0] * 3, "pose": [0] * 3}))
+    image, status = c.predict(7, 1.0, 0, 0, api_name="/drag_fg")  # a slider's "input": the picture only
+    assert "⚠️" not in str(status)  # no message: the status line is left as it was
+    assert np.array_equal(picture(image), render(gen, expected, preview=True))
+    assert not np.array_equal(picture(image), render(gen, expected))
+    # the session did not move: a full event after the drag still shows the start's person
+    image, _editor, _joints, caption, _status = c.predict(False, api_name="/model_only")
+    assert np.array_equal(picture(image), render(gen, materialize(gen, Session()))) and "seed 7" not in caption
+    image, *_ = c.predict(7, 1.0, 0, 0, api_name="/set_fg")  # its "release": the full picture, the session
+    assert np.array_equal(picture(image), render(gen, expected))
+    image, status = c.predict(7, -1.0, 0, 0, api_name="/drag_fg")
+    moved = materialize(gen, Session(seeds={"fg": 7, "bg": 1, "pose": 2}, offsets={"fg": [-1.0, 0, 0], "bg": [0] * 3, "pose": [0] * 3}))
+    assert np.array_equal(picture(image), render(gen, moved, preview=True))
+
+
+def test_without_a_preview_there_is_no_drag_event(server):
+    url, gen = server
+    assert gen.preview is None
+    with pytest.raises(ValueError):
+        client(url).predict(7, 1.0, 0, 0, api_name="/drag_fg")
 
 
 def test_two_visitors_never_see_each_others_edits(server):

@@ -5,10 +5,14 @@ import io
 import json
 import pickle
 import struct
+import threading
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
+from types import SimpleNamespace
 
+import gradio as gr
 import numpy as np
 import pytest
 import torch
@@ -16,6 +20,7 @@ from PIL import Image
 
 from dpg.app import handlers as h
 from dpg.app import views
+from dpg.app.order import EventOrder, ordered
 from dpg.app.session import (
     SLIDERS,
     Session,
@@ -627,3 +632,49 @@ def test_a_wrist_raised_above_the_head_gets_a_note(gen, s0):
     assert "raise their arms" in h.pose_note(kp)
     kp[4, 2] = 0  # hidden: nothing to say
     assert h.pose_note(kp) == ""
+
+
+def test_a_preview_that_ends_after_a_later_event_of_its_visitor_started_is_dropped():
+    order = EventOrder()
+    started, finish = threading.Event(), threading.Event()
+
+    def slow_preview(x):
+        started.set()
+        finish.wait(10)
+        return [f"preview {x}", "status"]
+
+    preview = ordered(slow_preview, order, 2, preview=True)
+    full = ordered(lambda x: [f"full {x}", "status"], order, 2)
+    a, b = SimpleNamespace(session_hash="a"), SimpleNamespace(session_hash="b")
+    with ThreadPoolExecutor(1) as pool:
+        late = pool.submit(preview, a, 1)
+        started.wait(10)
+        assert full(b, 2) == ["full 2", "status"]  # another visitor's event: no effect on a's
+        finish.set()
+        assert late.result() == ["preview 1", "status"]
+        started.clear(), finish.clear()
+        late = pool.submit(preview, a, 3)
+        started.wait(10)
+        assert full(a, 4) == ["full 4", "status"]  # a's release started while its preview ran
+        finish.set()
+        dropped = late.result()
+    assert len(dropped) == 2 and all(isinstance(o, dict) and o.get("__type__") == "update" for o in dropped)
+    assert preview(a, 5) == ["preview 5", "status"]  # the next preview is shown
+    # full pictures are never dropped, and a call without a visitor (None) is never dropped
+    assert ordered(lambda: ["x"], order, 1, preview=True)(None) == ["x"]
+
+
+def test_ordered_functions_ask_gradio_for_the_request_and_keep_their_own_special_arguments():
+    import inspect
+
+    def handler(s, evt: gr.SelectData):
+        return [s]
+
+    run = ordered(handler, EventOrder(), 1)
+    params = list(inspect.signature(run).parameters)
+    assert params == ["request", "s", "evt"]
+    from gradio.helpers import special_args
+
+    event = gr.EventData(None, {"index": 3, "value": "x", "selected": True})
+    inputs, _progress, event_at, _props = special_args(run, ["state"], request="REQ", event_data=event)
+    assert inputs[:2] == ["REQ", "state"] and event_at == 2 and inputs[2].index == 3

@@ -156,9 +156,10 @@ def factors(gen, s: Session) -> Factors:
     return Factors(row(s.fg), bg, torch.from_numpy(model_keypoints(s.keypoints))[None].to(gen.device))
 
 
-def render(gen, s: Session) -> np.ndarray:
-    """The person a session describes: uint8 ``[H, W, 3]`` at the model's size."""
-    return gen.compose(factors(gen, s))[0]
+def render(gen, s: Session, preview: bool = False) -> np.ndarray:
+    """The person a session describes: uint8 ``[H, W, 3]`` at the model's size (``preview``:
+    by the model's preview decoder, where it has one; ``dpg.preview``)."""
+    return gen.compose(factors(gen, s), preview=preview)[0]
 
 
 def is_photos(s: Session, factor: str, photo: dict) -> bool:
