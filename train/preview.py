@@ -101,7 +101,10 @@ def teacher_pictures(gen: PersonGenerator, drawer: InputDrawer, n: int, batch: i
     """``n`` inputs and the full decoder's pictures of them (fp16 ``[n, 3, H, W]``)."""
     stage1 = gen.model.stage1
     embs, kps, pictures = [], [], []
+    t0 = time.time()
     for start in range(0, n, batch):
+        if start and start % (batch * 64) == 0:  # minutes on a CPU: say how far it is
+            print(f"# teacher pictures: {start} of {n} in {time.time() - t0:.0f} s", flush=True)
         emb, kp = drawer.batch(min(batch, n - start))
         pictures.append(stage1.decoder(emb, stage1.pose_map(kp).to(emb.dtype)).half().cpu())
         embs.append(emb.cpu())
@@ -163,6 +166,8 @@ def main(argv=None) -> int:
         data = torch.load(cache, weights_only=True)
         print(f"# {len(data['emb'])} teacher pictures from {cache}", flush=True)
     else:
+        if args.data:
+            print(f"# encoding up to {args.real} training crops of {args.data}", flush=True)
         real = encode_real(gen, args.data, args.real, args.seed) if args.data else None
         data = teacher_pictures(gen, InputDrawer(gen, real, args.seed), args.samples)
         cache.parent.mkdir(parents=True, exist_ok=True)
