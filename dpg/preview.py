@@ -121,26 +121,9 @@ def read_facts(path: str | os.PathLike) -> dict:
         return json.loads((f.metadata() or {}).get("facts", "{}"))
 
 
-def load_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """A preview file's tensors (fp32), whichever model it was distilled from: a start for
-    distilling one for new weights of the same shape (``train.preview --init``)."""
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            if (f.metadata() or {}).get("format") != FORMAT:
-                raise UserError(f"{path} is not a preview decoder (python -m train.preview writes them)")
-            return {k: f.get_tensor(k).float() for k in f.keys()}
-    except FileNotFoundError:
-        raise UserError(f"preview decoder not found: {path}") from None
-    except (SafetensorError, OSError, ValueError) as err:
-        raise UserError(f"{path} is not a safetensors file ({err})") from None
-
-
-def load_preview(path: str | os.PathLike, model) -> UNetDecoder:
-    """The preview decoder in ``path`` (fp32, eval mode) for ``model`` (a
-    ``DisentangledPersonModel``); a ``UserError`` for a file that is not one, is damaged, or
-    was distilled from other weights."""
-    path = Path(path)
-    redo = f"distil one for this model (python -m train.preview --checkpoint CHECKPOINT), or remove {path}"
+def _read(path, redo: str) -> tuple[dict, dict[str, torch.Tensor]]:
+    """``(metadata, tensors)`` of a preview file; a ``UserError`` (ending in ``redo``) for a
+    missing file, one that is not safetensors, or one that is not a preview decoder."""
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
@@ -151,6 +134,23 @@ def load_preview(path: str | os.PathLike, model) -> UNetDecoder:
         raise UserError(f"{path} is not a safetensors file ({err}); {redo}") from None
     if meta.get("format") != FORMAT:
         raise UserError(f"{path} is not a preview decoder (format {meta.get('format', 'missing')}); {redo}")
+    return meta, state
+
+
+def load_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A preview file's tensors (fp32), whichever model it was distilled from: a start for
+    distilling one for new weights of the same shape (``train.preview --init``)."""
+    _, state = _read(path, "python -m train.preview writes them")
+    return {k: v.float() for k, v in state.items()}
+
+
+def load_preview(path: str | os.PathLike, model) -> UNetDecoder:
+    """The preview decoder in ``path`` (fp32, eval mode) for ``model`` (a
+    ``DisentangledPersonModel``); a ``UserError`` for a file that is not one, is damaged, or
+    was distilled from other weights."""
+    path = Path(path)
+    redo = f"distil one for this model (python -m train.preview --checkpoint CHECKPOINT), or remove {path}"
+    meta, state = _read(path, redo)
     expect = checkpoint_id(model)
     if meta.get("checkpoint") != expect:
         raise UserError(
