@@ -283,6 +283,12 @@ def bundled_page(browser):
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
     demo = app.build_app(PersonGenerator.from_checkpoint(str(BUNDLED), "cpu"), named={}).queue(default_concurrency_limit=1)
+    for page in served_page(browser, app, demo):
+        yield page
+
+
+def served_page(browser, app, demo):
+    """Launch ``demo`` (``app``'s launch options) on a free port and yield a page on it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -379,16 +385,8 @@ def preview_app(browser):
     gen.preview = narrow_decoder(gen.model.stage1.decoder, 4).eval()  # untrained: another picture
     # two events at once, as on a 2-core machine: a preview may still run when its release starts
     demo = app.build_app(gen, named={}).queue(default_concurrency_limit=2)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options())
-    try:
-        page = open_page(browser, f"http://127.0.0.1:{port}/")
+    for page in served_page(browser, app, demo):
         yield page, gen
-        page.close()
-    finally:
-        demo.close()
 
 
 def _expected(gen, fg_amount: float, preview: bool):
