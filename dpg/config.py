@@ -93,6 +93,9 @@ class Stage1Train:
     # Photographed pedestrians almost never raise one, so a model trained on them alone
     # draws short arms where the pose editor lifts a wrist above the head (issue 20).
     raised_arm_mix: float = 0.0
+    # Weight of the person's colour loss (``losses.region_colour_loss``, CIELAB units; the
+    # L1 term is about 3 at lambda 20): 0 trains as the paper, L1 and adversarial alone.
+    colour_weight: float = 0.0
 
 
 @dataclass(frozen=True)

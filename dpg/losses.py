@@ -49,3 +49,59 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, generator=N
     mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
     return ((grad.norm(2, dim=1) - 1) ** 2).mean()
+
+
+# sRGB (D65) -> CIE XYZ, the matrix skimage's ``rgb2lab`` uses; rows give X, Y, Z.
+_RGB_TO_XYZ = ((0.412453, 0.357580, 0.180423), (0.212671, 0.715160, 0.072169), (0.019334, 0.119193, 0.950227))
+_WHITE_D65 = (0.95047, 1.0, 1.08883)
+
+
+def srgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """CIELAB (D65, 2 degrees: skimage's default) of sRGB colours ``[..., 3]`` in [0, 1],
+    differentiable everywhere (the cube root is taken of values clamped above zero)."""
+    rgb = rgb.clamp(0, 1)
+    lin = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    xyz = lin @ rgb.new_tensor(_RGB_TO_XYZ).T / rgb.new_tensor(_WHITE_D65)
+    eps = (6 / 29) ** 3
+    f = torch.where(xyz > eps, xyz.clamp_min(eps) ** (1 / 3), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    fx, fy, fz = f.unbind(-1)
+    return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], -1)
+
+
+def region_masks(mask: torch.Tensor, rois: torch.Tensor, roi_vis: torch.Tensor) -> torch.Tensor:
+    """Each visible body region's pixels: its ROI box ``(x0, y0, x1, y1)`` (pixels, from
+    ``floor(x0)`` to ``ceil(x1)``, as ``dpg.eval.real.region_colour_error`` cuts it) within the
+    person ``mask [N,1,H,W]``. ``rois [N,7,4]``, ``roi_vis [N,7]`` -> ``[N,7,H,W]`` in {0,1}."""
+    h, w = mask.shape[-2:]
+    ys = torch.arange(h, device=mask.device, dtype=rois.dtype)[None, None, :, None]
+    xs = torch.arange(w, device=mask.device, dtype=rois.dtype)[None, None, None, :]
+    x0, y0, x1, y1 = (rois[..., i, None, None] for i in range(4))  # each [N,7,1,1]
+    box = (xs >= x0.floor()) & (xs < x1.ceil()) & (ys >= y0.floor()) & (ys < y1.ceil())
+    return (box & (mask > 0.5) & (roi_vis[..., None, None] > 0.5)).float()
+
+
+def region_colour_loss(
+    output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, rois: torch.Tensor, roi_vis: torch.Tensor, min_pixels: int = 8
+) -> torch.Tensor:
+    """The person's colour error as a loss: the CIELAB distance between the mean colour of
+    each visible body region in ``output`` and in ``target`` (both ``[N,3,H,W]`` in [-1, 1]),
+    averaged over the regions with at least ``min_pixels`` person pixels (0 when none has).
+
+    The L1 loss's pull on a region's mean colour is weak next to its pull on edges and
+    texture (each pixel's error sign is noise around a blurred edge), so a model trained on it
+    alone draws colours near but not exact, chroma compressed; this term names the mean."""
+    regions = region_masks(mask, rois, roi_vis)  # [N,7,H,W]
+    count = regions.sum((-2, -1))  # [N,7]
+    valid = count >= min_pixels
+    if not bool(valid.any()):
+        return output.sum() * 0
+
+    def means(image):  # [N,3,H,W] in [-1,1] -> mean sRGB per region [N,7,3] in [0,1]
+        total = torch.einsum("nkhw,nchw->nkc", regions, (image.float() + 1) / 2)
+        return total / count.clamp_min(1)[..., None]
+
+    with torch.no_grad():
+        lab_t = srgb_to_lab(means(target))
+    lab_o = srgb_to_lab(means(output))
+    dist = ((lab_o - lab_t).pow(2).sum(-1) + 1e-6).sqrt()  # [N,7]
+    return dist[valid].mean()

@@ -84,6 +84,10 @@ def stage1_step(net, disc, opt_g, opt_d, batch: dict, cfg, step: int, amp: bool 
         l1 = losses.l1_loss(out.float(), image)
         loss_g = cfg.l1_weight * l1
         stats = {"l1": l1.detach()}
+        if cfg.colour_weight > 0:
+            colour = losses.region_colour_loss(out, image, batch["mask"], batch["rois"], batch["roi_vis"])
+            loss_g = loss_g + cfg.colour_weight * colour
+            stats["colour"] = colour.detach()
         if adversarial:
             disc.requires_grad_(False)
             g_adv = losses.g_loss_nsgan(disc(out).float())

@@ -180,3 +180,68 @@ def test_config_overrides_are_typed_and_checked():
     for bad in ["stage1.nope=1", "model=3", "stage1.lr=abc", "noequals"]:
         with pytest.raises(ValueError):
             override(tiny(), [bad])
+
+
+def test_srgb_to_lab_matches_skimage():
+    from skimage.color import rgb2lab
+
+    from dpg.losses import srgb_to_lab
+
+    rgb = torch.rand(500, 3, generator=torch.Generator().manual_seed(0))
+    rgb[:4] = torch.tensor([[0.0, 0, 0], [1, 1, 1], [0.01, 0.02, 0.0], [1, 0, 0]])  # ends and the linear toe
+    want = torch.tensor(rgb2lab(rgb.numpy()[None])[0], dtype=torch.float32)
+    assert torch.allclose(srgb_to_lab(rgb), want, atol=1e-2)
+
+
+def test_region_colour_loss_is_the_bench_measure_and_pulls_the_mean_colour():
+    import numpy as np
+
+    from dpg.eval.real import region_colour_error
+    from dpg.losses import region_colour_loss
+
+    g = torch.Generator().manual_seed(1)
+    n, h, w = 3, 32, 16
+    target = torch.rand(n, 3, h, w, generator=g) * 2 - 1
+    mask = torch.zeros(n, 1, h, w)
+    mask[:, :, 4:28, 3:13] = 1
+    rois = torch.tensor([[0.5, 0.2, 16, 15.5], [0, 16, 15.2, 32], [2, 2, 9, 9]]).repeat(n, 1, 1)
+    vis = torch.tensor([[1.0, 1, 0]]).repeat(n, 1)
+    assert float(region_colour_loss(target, target, mask, rois, vis)) < 1e-2
+    tinted = (target + torch.tensor([0.3, -0.2, 0.1])[:, None, None]).clamp(-1, 1)
+    u8 = lambda t: ((t + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()  # noqa: E731
+    loss = float(region_colour_loss(tinted, target, mask, rois, vis))
+    # one person at a time: the loss averages regions, the bench averages people of equal region counts
+    bench = np.mean(
+        [region_colour_error(u8(t), u8(o), m[0].numpy(), r.numpy(), v.numpy()) for t, o, m, r, v in zip(target, tinted, mask, rois, vis)]
+    )
+    assert loss == pytest.approx(bench, rel=0.02) and loss > 5
+    # pixels outside the person do not count, nor those of a hidden region
+    outside = torch.ones_like(target)
+    assert float(region_colour_loss(target.where(mask.bool(), outside), target, mask, rois, vis)) < 1e-2
+    lower = target.clone()
+    lower[:, :, 16:] = 1
+    assert float(region_colour_loss(lower, target, mask, rois, vis)) > 5
+    assert float(region_colour_loss(lower, target, mask, rois, vis * torch.tensor([1.0, 0, 0]))) < 1e-2
+    # its gradient moves the output's mean colour toward the target's
+    out = tinted.clone().requires_grad_(True)
+    region_colour_loss(out, target, mask, rois, vis).backward()
+    stepped = (out - 0.05 * out.grad / out.grad.abs().max()).detach()
+    assert float(region_colour_loss(stepped, target, mask, rois, vis)) < loss
+    # no region large enough: zero, with a gradient path
+    assert float(region_colour_loss(out, target, torch.zeros_like(mask), rois, vis).detach()) == 0
+
+
+def test_stage1_step_adds_the_colour_loss_when_weighted():
+    cfg = override(tiny(), ["stage1.adv_weight=0", "stage1.colour_weight=0.5"])
+    torch.manual_seed(0)
+    model = DisentangledPersonModel(cfg)
+    disc = ImageDiscriminator(cfg.model.disc_channels, (cfg.model.height, cfg.model.width))
+    opt_g = torch.optim.Adam(model.stage1.parameters(), 2e-3)
+    opt_d = torch.optim.Adam(disc.parameters(), 2e-3)
+    b = batch(cfg)
+    first = stage1_step(model.stage1, disc, opt_g, opt_d, b, cfg.stage1, 0)
+    assert first["loss"] == pytest.approx(20 * first["l1"] + 0.5 * first["colour"], rel=1e-4)
+    for step in range(40):
+        last = stage1_step(model.stage1, disc, opt_g, opt_d, b, cfg.stage1, step)
+    assert last["colour"] < 0.5 * first["colour"]
+    assert "colour" not in stage1_step(model.stage1, disc, opt_g, opt_d, b, tiny().stage1, 0)
