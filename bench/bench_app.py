@@ -61,7 +61,9 @@ def serve(checkpoint, port: int, log_path: str, ready, stop, concurrency=None, t
                 log.write(json.dumps({"event": name, "s": time.perf_counter() - t, "at": time.time()}) + "\n")
 
         demo.process_api = timed
-        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, quiet=True)
+        # launched as app.py launches it (its CSS, head script, no run history kept in the page):
+        # the browser bench measures the page users get
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options())
         ready.set()
         print(f"server: torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores", flush=True)
         stop.wait()
