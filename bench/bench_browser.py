@@ -1,20 +1,26 @@
 """Pictures a second in a real browser while a slider is dragged (issue 21).
 
-    python bench/bench_browser.py [--checkpoint PATH] [--seconds 6]
+    python bench/bench_browser.py [--checkpoint PATH] [--seconds 6] [--driver page|mouse] [--no-compare]
 
-Serves the app (``app.py``'s ``load_app``: the bundled weights, the default settings) in a
-child process, opens it in headless Chromium (``/usr/bin/chromium``, driven by Playwright)
-and drags the first foreground slider back and forth for ``--seconds``, the mouse moving
-every 16 ms (a 60 Hz pointer). A ``MutationObserver`` counts every new picture the page
-shows; the figure is pictures per second over the drag (the goal: at least 20). The browser
-and the server share this machine's cores, as they would on a laptop.
+Serves the app (``app.py``'s ``load_app`` launched with ``launch_options``, as ``python
+app.py`` serves it: the bundled weights, the default settings) in a child process, opens it
+in headless Chromium (``/usr/bin/chromium``, driven by Playwright) and drags the first
+foreground slider back and forth for ``--seconds``, a move every 16 ms (a 60 Hz pointer):
+by default the page moves it itself (``--driver mouse``: Playwright's pointer, which managed
+about 20 moves a second here). A ``MutationObserver`` counts every change of the picture
+shown; the figure is pictures per second over the drag (the goal: at least 20). Then the
+same without the preview decoder (the weights copied where no preview file lies beside
+them: every move drawn in full), and the ratio of the two. The browser and the server share
+this machine's cores, as they would on a laptop.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_app import served  # noqa: E402
+from dpg.directions import directions_path  # noqa: E402
 from dpg.eval.bench import machine  # noqa: E402
+from dpg.hub import resolve_checkpoint  # noqa: E402
+from dpg.preview import preview_path  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 PERSON = "#person img"
@@ -56,6 +65,53 @@ DRAG = """(seconds) => new Promise(done => {
 })"""
 
 
+def drag(url: str, seconds: float, driver: str) -> tuple[list[float], int]:
+    """Open ``url`` in headless Chromium, drag the first foreground slider for ``seconds``;
+    returns the page's times (ms) of each new picture and the slider moves made."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(url, wait_until="domcontentloaded")
+        page.wait_for_selector(PERSON)
+        time.sleep(2)  # the first picture and the page settle
+        box = page.locator("#fg-slider-0 input[type=range]").bounding_box()
+        y = box["y"] + box["height"] / 2
+        left, right = box["x"] + 0.1 * box["width"], box["x"] + 0.9 * box["width"]
+        page.evaluate(COUNT)
+        if driver == "page":
+            moves = page.evaluate(DRAG, seconds)
+        else:
+            page.mouse.move(left, y)
+            page.mouse.down()
+            t0, moves = time.perf_counter(), 0
+            while time.perf_counter() - t0 < seconds:
+                phase = ((time.perf_counter() - t0) / 1.5) % 2  # a sweep across the slider each 1.5 s
+                x = left + (right - left) * (phase if phase < 1 else 2 - phase)
+                page.mouse.move(x, y)
+                moves += 1
+                time.sleep(max(0.0, 0.016 - 0.001))
+            page.mouse.up()
+        stamps = page.evaluate("() => window.__pictures")
+        browser.close()
+    return stamps, moves
+
+
+def without_preview(checkpoint, folder: str) -> str:
+    """A copy of the weights (and their named directions) in ``folder`` with no preview file
+    beside it: the app then draws every move with the full decoder, as before session 6."""
+    src = resolve_checkpoint(checkpoint)
+    dst = Path(folder) / src.name
+    shutil.copy(src, dst)
+    if directions_path(src).exists():
+        shutil.copy(directions_path(src), directions_path(dst))
+    return str(dst)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", default=None)
@@ -67,54 +123,38 @@ def main() -> int:
         help="page: the page itself moves the slider every 16 ms (input events, as Chromium sends during a real drag); "
         "mouse: Playwright's pointer (each move a round trip through the driver)",
     )
+    p.add_argument("--no-compare", action="store_true", help="only the app as shipped, not also without its preview decoder")
     args = p.parse_args()
     if not os.path.exists(CHROMIUM):
         print(f"SKIP browser.pictures_per_s: {CHROMIUM} is missing (apt-get install chromium)")
         return 0
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError:
         print("SKIP browser.pictures_per_s: playwright is not installed (pip install -e '.[test]')")
         return 0
 
-    with served(args.checkpoint) as (url, _log):
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    with tempfile.TemporaryDirectory() as folder:
+        runs = [("shipped", args.checkpoint)]
+        if not args.no_compare and preview_path(resolve_checkpoint(args.checkpoint)).exists():
+            runs.append(("full", without_preview(args.checkpoint, folder)))
+        rates = {}
+        for label, checkpoint in runs:
+            with served(checkpoint) as (url, _log):
+                stamps, moves = drag(url, args.seconds, args.driver)
+            rates[label] = len(stamps) / args.seconds
+            gaps = sorted(b - a for a, b in zip(stamps, stamps[1:]))
+            median_gap = gaps[len(gaps) // 2] if gaps else float("nan")
+            what = "the app as shipped" if label == "shipped" else "without the preview decoder: every move full"
+            print(f"{machine()}; {what}: {moves} slider moves in {args.seconds:.1f} s ({args.driver})", flush=True)
+            name = "browser.pictures_per_s" if label == "shipped" else "browser.pictures_per_s_full"
+            print(
+                f"FIGURE {name}: {rates[label]:.1f}  (new pictures a second while a slider is dragged in Chromium; "
+                f"median gap {median_gap:.0f} ms{'; goal 20' if label == 'shipped' else ''})",
+                flush=True,
             )
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.set_default_timeout(60_000)
-            page.goto(url, wait_until="domcontentloaded")
-            page.wait_for_selector(PERSON)
-            time.sleep(2)  # the first picture and the page settle
-            box = page.locator("#fg-slider-0 input[type=range]").bounding_box()
-            y = box["y"] + box["height"] / 2
-            left, right = box["x"] + 0.1 * box["width"], box["x"] + 0.9 * box["width"]
-            page.evaluate(COUNT)
-            if args.driver == "page":
-                moves = page.evaluate(DRAG, args.seconds)
-            else:
-                page.mouse.move(left, y)
-                page.mouse.down()
-                t0, moves = time.perf_counter(), 0
-                while time.perf_counter() - t0 < args.seconds:
-                    phase = ((time.perf_counter() - t0) / 1.5) % 2  # a sweep across the slider each 1.5 s
-                    x = left + (right - left) * (phase if phase < 1 else 2 - phase)
-                    page.mouse.move(x, y)
-                    moves += 1
-                    time.sleep(max(0.0, 0.016 - 0.001))
-                page.mouse.up()
-            stamps = page.evaluate("() => window.__pictures")
-            browser.close()
-        span = args.seconds
-        rate = len(stamps) / span
-        gaps = sorted(b - a for a, b in zip(stamps, stamps[1:]))
-        median_gap = gaps[len(gaps) // 2] if gaps else float("nan")
-        print(f"{machine()}; {moves} slider moves in {span:.1f} s ({args.driver})")
-        print(
-            f"FIGURE browser.pictures_per_s: {rate:.1f}  (new pictures a second while a slider is dragged in Chromium; "
-            f"median gap {median_gap:.0f} ms; goal 20)"
-        )
+        if "full" in rates:
+            print(f"FIGURE browser.preview_speedup: {rates['shipped'] / max(rates['full'], 1e-9):.2f}  (x, the same run)")
     return 0
 
 
