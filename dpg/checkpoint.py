@@ -77,6 +77,24 @@ def read_metadata(path, expected: str = FORMAT, kind: str = "dpg") -> dict:
     return meta
 
 
+def read_tagged(path, fmt: str, what: str, redo: str) -> tuple[dict, dict[str, torch.Tensor]]:
+    """``(metadata, tensors)`` of a small safetensors file whose header's ``format`` is
+    ``fmt`` (a model's preview decoder, its named directions); a ``UserError`` naming
+    ``what`` it should be and ending in ``redo`` for a missing file, one that is not
+    safetensors, or one of another format."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except FileNotFoundError:
+        raise UserError(f"{path} not found (it should hold {what}); {redo}") from None
+    except (SafetensorError, OSError, ValueError) as err:
+        raise UserError(f"{path} is not a safetensors file ({err}); {redo}") from None
+    if meta.get("format") != fmt:
+        raise UserError(f"{path} is not {what} (format {meta.get('format', 'missing')}); {redo}")
+    return meta, tensors
+
+
 def header_config(meta: dict, path) -> Config:
     """The ``Config`` in a checkpoint header, or a ``UserError`` for a damaged one."""
     try:

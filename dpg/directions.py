@@ -42,9 +42,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import safe_open, save_file
+from safetensors.torch import save_file
 
+from dpg.checkpoint import read_tagged
 from dpg.errors import UserError
 
 FORMAT = "dpg-directions/1"
@@ -231,16 +231,7 @@ def load_directions(path: str | os.PathLike, expect_checkpoint: str | None = Non
     ``UserError`` for a file made for another model, and for a file that is not one."""
     path = Path(path)
     redo = f"recompute them: python -m train.directions --checkpoint CHECKPOINT --out {path}"
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            vectors = {k: f.get_tensor(k) for k in f.keys()}
-    except FileNotFoundError:
-        raise UserError(f"slider directions not found: {path} ({redo})") from None
-    except (SafetensorError, OSError, ValueError) as err:
-        raise UserError(f"{path} is not a safetensors file ({err}); {redo}") from None
-    if meta.get("format") != FORMAT:
-        raise UserError(f"{path} is not a file of slider directions (format {meta.get('format', 'missing')}); {redo}")
+    meta, vectors = read_tagged(path, FORMAT, "a file of slider directions", redo)
     found = meta.get("checkpoint", "")
     if expect_checkpoint is not None and found != expect_checkpoint:
         raise UserError(

@@ -23,10 +23,10 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import safe_open
 from safetensors.torch import save_file
 
-from dpg.checkpoint import atomic_write
+from dpg.checkpoint import atomic_write, read_tagged
 from dpg.decoder import UNetDecoder
 from dpg.directions import checkpoint_id
 from dpg.errors import UserError
@@ -122,19 +122,8 @@ def read_facts(path: str | os.PathLike) -> dict:
 
 
 def _read(path, redo: str) -> tuple[dict, dict[str, torch.Tensor]]:
-    """``(metadata, tensors)`` of a preview file; a ``UserError`` (ending in ``redo``) for a
-    missing file, one that is not safetensors, or one that is not a preview decoder."""
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except FileNotFoundError:
-        raise UserError(f"preview decoder not found: {path}") from None
-    except (SafetensorError, OSError, ValueError) as err:
-        raise UserError(f"{path} is not a safetensors file ({err}); {redo}") from None
-    if meta.get("format") != FORMAT:
-        raise UserError(f"{path} is not a preview decoder (format {meta.get('format', 'missing')}); {redo}")
-    return meta, state
+    """``(metadata, tensors)`` of a preview file (``checkpoint.read_tagged``)."""
+    return read_tagged(path, FORMAT, "a preview decoder", redo)
 
 
 def load_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
