@@ -77,17 +77,17 @@ def read_metadata(path, expected: str = FORMAT, kind: str = "dpg") -> dict:
     return meta
 
 
-def read_tagged(path, fmt: str, what: str, redo: str) -> tuple[dict, dict[str, torch.Tensor]]:
+def read_tagged(path, fmt: str, what: str, redo: str, missing: str) -> tuple[dict, dict[str, torch.Tensor]]:
     """``(metadata, tensors)`` of a small safetensors file whose header's ``format`` is
-    ``fmt`` (a model's preview decoder, its named directions); a ``UserError`` naming
-    ``what`` it should be and ending in ``redo`` for a missing file, one that is not
-    safetensors, or one of another format."""
+    ``fmt`` (a model's preview decoder, its named directions): a ``UserError`` for a missing
+    file (ending in ``missing``), or for one that is not safetensors or is not ``what``
+    (ending in ``redo``). The header is checked before any tensor is read."""
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()} if meta.get("format") == fmt else {}
     except FileNotFoundError:
-        raise UserError(f"{path} not found (it should hold {what}); {redo}") from None
+        raise UserError(f"not found: {path} (expected {what}; {missing})") from None
     except (SafetensorError, OSError, ValueError) as err:
         raise UserError(f"{path} is not a safetensors file ({err}); {redo}") from None
     if meta.get("format") != fmt:

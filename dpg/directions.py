@@ -231,7 +231,7 @@ def load_directions(path: str | os.PathLike, expect_checkpoint: str | None = Non
     ``UserError`` for a file made for another model, and for a file that is not one."""
     path = Path(path)
     redo = f"recompute them: python -m train.directions --checkpoint CHECKPOINT --out {path}"
-    meta, vectors = read_tagged(path, FORMAT, "a file of slider directions", redo)
+    meta, vectors = read_tagged(path, FORMAT, "a file of slider directions", redo, redo)
     found = meta.get("checkpoint", "")
     if expect_checkpoint is not None and found != expect_checkpoint:
         raise UserError(

@@ -5,6 +5,10 @@ entropy; ``WGAN_GP(MODE='dcgan')``) and G1 with it plus ``lambda * L1`` (lambda 
 Pose auto-encoder (Eq. 3): squared error on the 54-dim pose vector, scaled by 20 as the
 reference. Stage II (Eq. 4-5): the Wasserstein critic loss, with weight clipping as the
 reference ran it or with a gradient penalty (WGAN-GP) as an option.
+
+Not the paper's: the person's colour loss (``region_colour_loss``, issue 18), an optional
+stage-I term (``stage1.colour_weight``, 0 by default) that names the mean colour of each body
+region, which the L1 leaves near but not exact on real people.
 """
 
 from __future__ import annotations
@@ -57,8 +61,9 @@ _WHITE_D65 = (0.95047, 1.0, 1.08883)
 
 
 def srgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
-    """CIELAB (D65, 2 degrees: skimage's default) of sRGB colours ``[..., 3]`` in [0, 1],
-    differentiable everywhere (the cube root is taken of values clamped above zero)."""
+    """CIELAB (D65, 2 degrees: skimage's default) of sRGB colours ``[..., 3]`` in [0, 1]
+    (clamped there; no gradient flows past the ends). The cube root is taken of values
+    clamped above zero, so the gradient is finite for black too."""
     rgb = rgb.clamp(0, 1)
     lin = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
     xyz = lin @ rgb.new_tensor(_RGB_TO_XYZ).T / rgb.new_tensor(_WHITE_D65)
@@ -70,8 +75,8 @@ def srgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
 
 def region_masks(mask: torch.Tensor, rois: torch.Tensor, roi_vis: torch.Tensor) -> torch.Tensor:
     """Each visible body region's pixels: its ROI box ``(x0, y0, x1, y1)`` (pixels, from
-    ``floor(x0)`` to ``ceil(x1)``, as ``dpg.eval.real.region_colour_error`` cuts it) within the
-    person ``mask [N,1,H,W]``. ``rois [N,7,4]``, ``roi_vis [N,7]`` -> ``[N,7,H,W]`` in {0,1}."""
+    ``floor(x0)`` to ``ceil(x1)``, as ``dpg.eval.real.region_colour_error`` cuts it) within
+    ``mask [N,1,H,W]``. ``rois [N,7,4]``, ``roi_vis [N,7]`` -> ``[N,7,H,W]`` in {0,1}."""
     h, w = mask.shape[-2:]
     ys = torch.arange(h, device=mask.device, dtype=rois.dtype)[None, None, :, None]
     xs = torch.arange(w, device=mask.device, dtype=rois.dtype)[None, None, None, :]
@@ -84,24 +89,30 @@ def region_colour_loss(
     output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, rois: torch.Tensor, roi_vis: torch.Tensor, min_pixels: int = 8
 ) -> torch.Tensor:
     """The person's colour error as a loss: the CIELAB distance between the mean colour of
-    each visible body region in ``output`` and in ``target`` (both ``[N,3,H,W]`` in [-1, 1]),
-    averaged over the regions with at least ``min_pixels`` person pixels (0 when none has).
+    each visible body region in ``output`` and in ``target`` (both ``[N,3,H,W]`` in [-1, 1];
+    each pixel clamped to that range first, as the picture shown is), averaged over the
+    regions with at least ``min_pixels`` pixels in ``mask`` (0, with a gradient path, when
+    none has). Always in fp32: under bf16 autocast the region sums would lose ~0.2 units.
 
-    The L1 loss's pull on a region's mean colour is weak next to its pull on edges and
-    texture (each pixel's error sign is noise around a blurred edge), so a model trained on it
-    alone draws colours near but not exact, chroma compressed; this term names the mean."""
-    regions = region_masks(mask, rois, roi_vis)  # [N,7,H,W]
-    count = regions.sum((-2, -1))  # [N,7]
-    valid = count >= min_pixels
-    if not bool(valid.any()):
-        return output.sum() * 0
+    ``bench_real``'s measure (``dpg.eval.real.region_colour_error``) cuts the regions from
+    the photo's segmented person and averages per person; stage I passes its own ``mask``,
+    the keypoints' limbs drawn thick (``keypoints.pose_mask``, what the encoder sees), and
+    averages over the batch's regions: mostly the same pixels, not all of them.
 
-    def means(image):  # [N,3,H,W] in [-1,1] -> mean sRGB per region [N,7,3] in [0,1]
-        total = torch.einsum("nkhw,nchw->nkc", regions, (image.float() + 1) / 2)
-        return total / count.clamp_min(1)[..., None]
+    Why: the L1 loss's pull on a region's mean colour is weak next to its pull on edges and
+    texture (each pixel's error sign is noise around a blurred edge), so a model trained on
+    it alone draws colours near but not exact, chroma compressed; this term names the mean."""
+    with torch.autocast(output.device.type, enabled=False):
+        regions = region_masks(mask.float(), rois.float(), roi_vis.float())  # [N,7,H,W]
+        count = regions.sum((-2, -1))  # [N,7]
+        valid = (count >= min_pixels).float()
 
-    with torch.no_grad():
-        lab_t = srgb_to_lab(means(target))
-    lab_o = srgb_to_lab(means(output))
-    dist = ((lab_o - lab_t).pow(2).sum(-1) + 1e-6).sqrt()  # [N,7]
-    return dist[valid].mean()
+        def means(image):  # [N,3,H,W] in [-1,1] -> mean sRGB per region [N,7,3] in [0,1]
+            pixels = ((image.float() + 1) / 2).clamp(0, 1)
+            return torch.einsum("nkhw,nchw->nkc", regions, pixels) / count.clamp_min(1)[..., None]
+
+        with torch.no_grad():
+            lab_t = srgb_to_lab(means(target))
+        lab_o = srgb_to_lab(means(output))
+        dist = ((lab_o - lab_t).pow(2).sum(-1) + 1e-6).sqrt()  # [N,7]
+        return (dist * valid).sum() / valid.sum().clamp_min(1)  # no host sync on a GPU

@@ -123,7 +123,7 @@ def read_facts(path: str | os.PathLike) -> dict:
 
 def _read(path, redo: str) -> tuple[dict, dict[str, torch.Tensor]]:
     """``(metadata, tensors)`` of a preview file (``checkpoint.read_tagged``)."""
-    return read_tagged(path, FORMAT, "a preview decoder", redo)
+    return read_tagged(path, FORMAT, "a preview decoder", redo, "python -m train.preview distils one")
 
 
 def load_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:

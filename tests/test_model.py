@@ -1,14 +1,18 @@
+import numpy as np
 import pytest
 import torch
+from skimage.color import rgb2lab
 
 from dpg import checkpoint
 from dpg.config import Config, override, tiny
 from dpg.decoder import TiledInputConv
 from dpg.discriminator import ImageDiscriminator
 from dpg.errors import UserError
+from dpg.eval.real import region_colour_error
 from dpg.keypoints import pose_vector
-from dpg.losses import gradient_penalty
+from dpg.losses import gradient_penalty, region_colour_loss, region_masks, srgb_to_lab
 from dpg.model import DisentangledPersonModel
+from dpg.pixels import to_uint8
 from dpg.training import critic_step, mapping_step, pose_ae_step, stage1_step
 
 
@@ -183,65 +187,110 @@ def test_config_overrides_are_typed_and_checked():
 
 
 def test_srgb_to_lab_matches_skimage():
-    from skimage.color import rgb2lab
-
-    from dpg.losses import srgb_to_lab
-
     rgb = torch.rand(500, 3, generator=torch.Generator().manual_seed(0))
     rgb[:4] = torch.tensor([[0.0, 0, 0], [1, 1, 1], [0.01, 0.02, 0.0], [1, 0, 0]])  # ends and the linear toe
     want = torch.tensor(rgb2lab(rgb.numpy()[None])[0], dtype=torch.float32)
     assert torch.allclose(srgb_to_lab(rgb), want, atol=1e-2)
 
 
-def test_region_colour_loss_is_the_bench_measure_and_pulls_the_mean_colour():
-    import numpy as np
+def test_region_masks_cut_the_benchmark_s_boxes():
+    # random fractional ROIs: the loss's regions are exactly the pixels region_colour_error averages
+    g = torch.Generator().manual_seed(3)
+    h, w = 32, 16
+    lo = torch.rand(5, 7, 2, generator=g) * torch.tensor([w - 4.0, h - 4.0])
+    rois = torch.cat([lo, lo + 0.5 + torch.rand(5, 7, 2, generator=g) * torch.tensor([w / 2, h / 2])], -1)
+    mask = (torch.rand(5, 1, h, w, generator=g) > 0.3).float()
+    vis = (torch.rand(5, 7, generator=g) > 0.2).float()
+    got = region_masks(mask, rois, vis)
+    for n in range(5):
+        for k in range(7):
+            x0, y0, x1, y1 = rois[n, k].tolist()
+            box = np.zeros((h, w), bool)
+            box[int(y0) : min(int(np.ceil(y1)), h), int(x0) : min(int(np.ceil(x1)), w)] = True
+            want = box & (mask[n, 0].numpy() > 0.5) & bool(vis[n, k] > 0.5)
+            assert np.array_equal(got[n, k].numpy().astype(bool), want), (n, k)
 
-    from dpg.eval.real import region_colour_error
-    from dpg.losses import region_colour_loss
 
-    g = torch.Generator().manual_seed(1)
-    n, h, w = 3, 32, 16
+def _people(n=3, h=32, w=16, seed=1):
+    g = torch.Generator().manual_seed(seed)
     target = torch.rand(n, 3, h, w, generator=g) * 2 - 1
     mask = torch.zeros(n, 1, h, w)
     mask[:, :, 4:28, 3:13] = 1
     rois = torch.tensor([[0.5, 0.2, 16, 15.5], [0, 16, 15.2, 32], [2, 2, 9, 9]]).repeat(n, 1, 1)
     vis = torch.tensor([[1.0, 1, 0]]).repeat(n, 1)
-    assert float(region_colour_loss(target, target, mask, rois, vis)) < 1e-2
-    tinted = (target + torch.tensor([0.3, -0.2, 0.1])[:, None, None]).clamp(-1, 1)
-    u8 = lambda t: ((t + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()  # noqa: E731
-    loss = float(region_colour_loss(tinted, target, mask, rois, vis))
-    # one person at a time: the loss averages regions, the bench averages people of equal region counts
-    bench = np.mean(
-        [region_colour_error(u8(t), u8(o), m[0].numpy(), r.numpy(), v.numpy()) for t, o, m, r, v in zip(target, tinted, mask, rois, vis)]
+    return target, mask, rois, vis
+
+
+def _bench(output, target, mask, rois, vis):
+    """region_colour_error on the pictures as shown (to_uint8 clamps each pixel), per person."""
+    return np.mean(
+        [
+            region_colour_error(to_uint8(t[None])[0], to_uint8(o[None])[0], m[0].numpy(), r.numpy(), v.numpy())
+            for t, o, m, r, v in zip(target, output, mask, rois, vis)
+        ]
     )
-    assert loss == pytest.approx(bench, rel=0.02) and loss > 5
-    # pixels outside the person do not count, nor those of a hidden region
-    outside = torch.ones_like(target)
-    assert float(region_colour_loss(target.where(mask.bool(), outside), target, mask, rois, vis)) < 1e-2
+
+
+def test_region_colour_loss_is_the_bench_measure_and_pulls_the_mean_colour():
+    target, mask, rois, vis = _people()
+    assert float(region_colour_loss(target, target, mask, rois, vis)) < 1e-2
+    # a tint, and an output overshooting [-1, 1]: each pixel is clamped before the mean, as shown
+    tinted = (target + torch.tensor([0.3, -0.2, 0.1])[:, None, None]).clamp(-1, 1)
+    overshoot = target * 1.6 + 0.2
+    for out in (tinted, overshoot):
+        loss = float(region_colour_loss(out, target, mask, rois, vis))
+        # people with equal region counts: the loss's mean over regions is the bench's over people
+        assert loss == pytest.approx(_bench(out, target, mask, rois, vis), rel=0.02) and loss > 2
+    # pixels outside the mask do not count, nor those of a hidden region
+    assert float(region_colour_loss(target.where(mask.bool(), torch.ones_like(target)), target, mask, rois, vis)) < 1e-2
     lower = target.clone()
     lower[:, :, 16:] = 1
     assert float(region_colour_loss(lower, target, mask, rois, vis)) > 5
     assert float(region_colour_loss(lower, target, mask, rois, vis * torch.tensor([1.0, 0, 0]))) < 1e-2
+    # the box edges: the last row inside the first box (y1 = 15.5 -> rows up to 15) counts, row 16 not
+    for row, inside in ((15, True), (16, False)):
+        edge = target.clone()
+        edge[:, :, row] = 1
+        only_first = vis * torch.tensor([1.0, 0, 0])
+        assert (float(region_colour_loss(edge, target, mask, rois, only_first)) > 0.5) == inside, row
     # its gradient moves the output's mean colour toward the target's
     out = tinted.clone().requires_grad_(True)
-    region_colour_loss(out, target, mask, rois, vis).backward()
+    loss = region_colour_loss(out, target, mask, rois, vis)
+    loss.backward()
     stepped = (out - 0.05 * out.grad / out.grad.abs().max()).detach()
-    assert float(region_colour_loss(stepped, target, mask, rois, vis)) < loss
-    # no region large enough: zero, with a gradient path
-    assert float(region_colour_loss(out, target, torch.zeros_like(mask), rois, vis).detach()) == 0
+    assert float(region_colour_loss(stepped, target, mask, rois, vis)) < float(loss)
+    # no region large enough: zero, still on the graph
+    none = region_colour_loss(out, target, torch.zeros_like(mask), rois, vis)
+    assert float(none.detach()) == 0 and none.requires_grad
+
+
+def test_region_colour_loss_is_fp32_under_bf16_autocast():
+    target, mask, rois, vis = _people()
+    out = target + 0.02 * torch.randn(target.shape, generator=torch.Generator().manual_seed(2))
+    fp32 = float(region_colour_loss(out, target, mask, rois, vis))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16 = region_colour_loss(out, target, mask, rois, vis)
+    assert bf16.dtype == torch.float32 and float(bf16) == pytest.approx(fp32, rel=1e-4)
 
 
 def test_stage1_step_adds_the_colour_loss_when_weighted():
-    cfg = override(tiny(), ["stage1.adv_weight=0", "stage1.colour_weight=0.5"])
-    torch.manual_seed(0)
-    model = DisentangledPersonModel(cfg)
-    disc = ImageDiscriminator(cfg.model.disc_channels, (cfg.model.height, cfg.model.width))
-    opt_g = torch.optim.Adam(model.stage1.parameters(), 2e-3)
-    opt_d = torch.optim.Adam(disc.parameters(), 2e-3)
-    b = batch(cfg)
-    first = stage1_step(model.stage1, disc, opt_g, opt_d, b, cfg.stage1, 0)
-    assert first["loss"] == pytest.approx(20 * first["l1"] + 0.5 * first["colour"], rel=1e-4)
-    for step in range(40):
-        last = stage1_step(model.stage1, disc, opt_g, opt_d, b, cfg.stage1, step)
-    assert last["colour"] < 0.5 * first["colour"]
-    assert "colour" not in stage1_step(model.stage1, disc, opt_g, opt_d, b, tiny().stage1, 0)
+    def run(weight):
+        cfg = override(tiny(), ["stage1.adv_weight=0", f"stage1.colour_weight={weight}"])
+        torch.manual_seed(0)
+        model = DisentangledPersonModel(cfg)
+        disc = ImageDiscriminator(cfg.model.disc_channels, (cfg.model.height, cfg.model.width))
+        opt_g = torch.optim.Adam(model.stage1.parameters(), 2e-3)
+        opt_d = torch.optim.Adam(disc.parameters(), 2e-3)
+        b = batch(cfg)
+        first = stage1_step(model.stage1, disc, opt_g, opt_d, b, cfg.stage1, 0)
+        for step in range(30):
+            stage1_step(model.stage1, disc, opt_g, opt_d, b, cfg.stage1, step)
+        with torch.no_grad():
+            out = model.stage1(b["image"], b["mask"], b["rois"], b["roi_vis"], b["keypoints"])
+        return cfg, first, float(region_colour_loss(out, b["image"], b["mask"], b["rois"], b["roi_vis"]))
+
+    cfg, first, weighted = run(2.0)
+    assert first["loss"] == pytest.approx(cfg.stage1.l1_weight * first["l1"] + 2.0 * first["colour"], rel=1e-4)
+    _, plain, unweighted = run(0.0)
+    assert "colour" not in plain
+    assert weighted < 0.7 * unweighted  # the term, not the L1 alone, brought the colours in
