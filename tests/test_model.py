@@ -31,6 +31,14 @@ def batch(cfg, n=4, seed=0):
     }
 
 
+def stage1_setup(cfg):
+    """A seeded tiny model, a discriminator and their Adam optimisers (rate 2e-3) for stage-I steps."""
+    torch.manual_seed(0)
+    model = DisentangledPersonModel(cfg)
+    disc = ImageDiscriminator(cfg.model.disc_channels, (cfg.model.height, cfg.model.width))
+    return model, disc, torch.optim.Adam(model.stage1.parameters(), 2e-3), torch.optim.Adam(disc.parameters(), 2e-3)
+
+
 def test_tiled_input_conv_equals_literal_tiling():
     torch.manual_seed(0)
     conv = TiledInputConv(10, 18, 6, (9, 5))
@@ -79,11 +87,7 @@ def test_whole_body_variant_is_a_config_choice():
 def test_stage1_step_overfits_one_batch():
     # L1 alone here: at this scale the adversarial term dominates the first hundred steps.
     cfg = override(tiny(), ["stage1.adv_weight=0"])
-    torch.manual_seed(0)
-    model = DisentangledPersonModel(cfg)
-    disc = ImageDiscriminator(cfg.model.disc_channels, (cfg.model.height, cfg.model.width))
-    opt_g = torch.optim.Adam(model.stage1.parameters(), 2e-3)
-    opt_d = torch.optim.Adam(disc.parameters(), 2e-3)
+    model, disc, opt_g, opt_d = stage1_setup(cfg)
     b = batch(cfg)
     # a smooth, learnable target: per-image colour ramps
     h, w = cfg.model.height, cfg.model.width
@@ -276,11 +280,7 @@ def test_region_colour_loss_is_fp32_under_bf16_autocast():
 def test_stage1_step_adds_the_colour_loss_when_weighted():
     def run(weight):
         cfg = override(tiny(), ["stage1.adv_weight=0", f"stage1.colour_weight={weight}"])
-        torch.manual_seed(0)
-        model = DisentangledPersonModel(cfg)
-        disc = ImageDiscriminator(cfg.model.disc_channels, (cfg.model.height, cfg.model.width))
-        opt_g = torch.optim.Adam(model.stage1.parameters(), 2e-3)
-        opt_d = torch.optim.Adam(disc.parameters(), 2e-3)
+        model, disc, opt_g, opt_d = stage1_setup(cfg)
         b = batch(cfg)
         first = stage1_step(model.stage1, disc, opt_g, opt_d, b, cfg.stage1, 0)
         for step in range(30):
