@@ -6,7 +6,8 @@ until the residual ``||Phi(z) - e|| / ||e||`` is below ``tol``; then, where it i
 hops: kick the best ``z`` by Gaussian noise of ``HOP_KICK`` times the noise's std, refit
 ``HOP_ITERS`` iterations, keep the result only if it is better. The pose is compared like with
 like: the code of the keypoints ``z`` draws, ``E(D(Phi(z)))``, after three rounds on ``Phi(z)``
-from the pool's draws nearest the target. Why each choice (Adam against L-BFGS, nearest starts,
+from the pool's draws nearest the target. An invertible mapping (``FlowMapping``) is inverted
+exactly instead (``invert_flow``), with L-BFGS only where that misses ``tol``. Why each choice (Adam against L-BFGS, nearest starts,
 one person at a time, the kick's size): docs/inversion.md, with the measurements.
 """
 
@@ -65,7 +66,7 @@ def invert(model, mappings: dict, factors, iters: int, tol: float, starts: int, 
     try:
         for f, mapping in mappings.items():
             near = None  # the pose's pool: draws [P, K] and their codes [P, K], shared by every person
-            if f == "pose" and pool > starts:
+            if f == "pose" and pool > starts and not hasattr(mapping, "inverse"):
                 with torch.no_grad():
                     draws = mapping.noise(pool, torch.Generator().manual_seed(0)).to(device)
                     near = draws, mapping(draws)
@@ -84,15 +85,22 @@ def invert_one(model, f: str, mapping, e: torch.Tensor, iters: int, tol: float, 
     pose's pool of draws and codes) gives starts nearest to ``e`` instead of random draws.
     People are fitted one at a time: L-BFGS shares its line search and curvature history across
     the rows it is given, so a batch of people would couple their results."""
-    target = e.repeat(starts, 1)  # [starts, K]
-    if near is None:
+    flow = hasattr(mapping, "inverse")
+    if flow:  # an invertible mapping (dpg.mapping.FlowMapping): exact in milliseconds
+        z, r = invert_flow(model, f, mapping, e, iters, tol)
+        if r < tol:
+            return z, r
+        # not reached (a pose whose round trip the code fit missed): L-BFGS from there
+    elif near is None:
         z = mapping.noise(starts, torch.Generator().manual_seed(0)).to(device)
     else:
         draws, codes = near
         z = draws[torch.cdist(codes, e)[:, 0].topk(starts, largest=False).indices]
+    target = e.repeat(len(z), 1)  # [starts, K]
     fn = mapping
     if f == "pose":
-        z, _ = fit(mapping, z, target, min(300, iters), tol)
+        if not flow:
+            z, _ = fit(mapping, z, target, min(300, iters), tol)
 
         def fn(z):  # the code of the keypoints z draws
             return model.drawn_pose_code(mapping(z))
@@ -108,4 +116,19 @@ def invert_one(model, f: str, mapping, e: torch.Tensor, iters: int, tol: float, 
         zh, rh = fit(fn, z + kick, e, HOP_ITERS, tol)
         if float(rh[0]) < r:
             z, r = zh, float(rh[0])
+    return z, r
+
+
+def invert_flow(model, f: str, mapping, e: torch.Tensor, iters: int, tol: float) -> tuple[torch.Tensor, float]:
+    """``z`` ``[1, K]`` and relative residual for an invertible mapping: ``Psi^-1(e)`` for the
+    foreground and background. The pose's target ``e = E(k)`` is a code of keypoints; the code
+    whose drawn keypoints encode to it, ``c`` with ``E(D(c)) = e``, is found first by L-BFGS
+    from ``c = e`` (1-4% away for a sampled person; about 0.1 s), then ``z = Psi^-1(c)``."""
+    c = e
+    if f == "pose":
+        c, _ = fit(model.drawn_pose_code, e.clone(), e, min(300, iters), tol / 4)
+    z = mapping.inverse(c)
+    with torch.no_grad():
+        out = model.drawn_pose_code(mapping(z)) if f == "pose" else mapping(z)
+        r = float((out - e).norm() / e.norm().clamp_min(1e-8))
     return z, r

@@ -18,7 +18,7 @@ from dpg.config import Config
 from dpg.decoder import UNetDecoder
 from dpg.encoders import BackgroundEncoder, FeatureStem, ForegroundEncoder
 from dpg.keypoints import keypoints_from_vector, pose_map, pose_vector
-from dpg.mapping import EmbeddingCritic, MappingNetwork
+from dpg.mapping import EmbeddingCritic, build_mapping
 from dpg.nn import assert_shape
 from dpg.pose_ae import PoseAutoEncoder
 
@@ -83,9 +83,8 @@ class FactorMappings(nn.Module):
         super().__init__()
         m, p = cfg.mapping, cfg.model
         dims = {"fg": p.fg_dim, "bg": p.bg_dim, "pose": cfg.pose_ae.code_dim}
-        hidden = {"fg": m.fg_hidden, "bg": m.bg_hidden, "pose": m.pose_hidden}
         names = [f for f in FACTORS if dims[f]]
-        self.mappings = nn.ModuleDict({f: MappingNetwork(dims[f], hidden[f], m.blocks, m.noise_std) for f in names})
+        self.mappings = nn.ModuleDict({f: build_mapping(m, f, dims[f]) for f in names})
         self.critics = nn.ModuleDict({f: EmbeddingCritic(dims[f], m.critic_hidden, m.critic_layers) for f in names})
 
 

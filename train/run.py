@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 
 from dpg import checkpoint
-from dpg.config import Config
+from dpg.config import Config, flow_factors
 from dpg.errors import UserError
+from dpg.model import FACTORS
 
 
 class Diverged(RuntimeError):
@@ -215,9 +216,14 @@ def init_from(model, path: str | None, stages, restart: tuple[str, ...] = ()) ->
         raise UserError(f"{path} was trained with a different model config (preset {saved.name}); use --preset {saved.name}")
     if "stage2" in stages:
         # a restarted factor may change its own width; everything else must match
+        # and its kind (``mapping.flow``: FC ResNet or invertible flow)
         mine = model.cfg.mapping
         kept = replace(saved.mapping, **{f"{f}_hidden": getattr(mine, f"{f}_hidden") for f in restart})
-        if kept != mine:
+        flows = [f for f in FACTORS if f in (flow_factors(mine.flow) if f in restart else flow_factors(saved.mapping.flow))]
+        kept_lip = saved.mapping.flow_lipschitz if set(flows) - set(restart) else mine.flow_lipschitz
+        kept_blocks = saved.mapping.flow_blocks if set(flows) - set(restart) else mine.flow_blocks
+        kept = replace(kept, flow=",".join(flows), flow_lipschitz=kept_lip, flow_blocks=kept_blocks)
+        if kept != replace(mine, flow=",".join(f for f in FACTORS if f in flow_factors(mine.flow))):
             raise UserError(
                 f"{path} has stage-II mappings of another config (preset {saved.name}); use --preset "
                 f"{saved.name}, or --restart the factors whose width you change"

@@ -176,6 +176,10 @@ def main(argv=None) -> int:
         if d.main:
             save_file(emb, str(cache), metadata={"source": source})
     emb = {k: v.to(d.device) for k, v in emb.items()}
+    for f in factors:
+        # a fresh flow starts at its embeddings' Gaussian fit (resuming loads over it below)
+        if hasattr(model.stage2.mappings[f], "fit_gaussian") and (not args.init_stage2 or f in restart):
+            model.stage2.mappings[f].fit_gaussian(emb[f])
     opts = optimizers(model, cfg, factors)
     model.stage2.train()
     start = 0 if args.fresh else run.resume(model, ["stage2"], opts)[0]

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from dpg.eval.metrics import frechet_distance_of
-from dpg.mapping import MappingNetwork
+from dpg.mapping import build_mapping
 
 BONES = ((1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (8, 9), (9, 10), (11, 12), (12, 13), (1, 0))
 # (a, b, c): the angle at b between b->a and b->c.
@@ -111,10 +111,9 @@ def pose_plausibility(fit: np.ndarray, candidates: dict[str, np.ndarray]) -> dic
 def _fresh_mapping(model, factor: str, seed: int):
     """The factor's mapping network freshly initialised from ``seed`` (the untrained baseline)."""
 
-    m, mc = model.stage2.mappings[factor], model.cfg.mapping
-    hidden = {"fg": mc.fg_hidden, "bg": mc.bg_hidden, "pose": mc.pose_hidden}[factor]
+    m = model.stage2.mappings[factor]
     torch.manual_seed(seed)
-    return MappingNetwork(m.dim, hidden, mc.blocks, m.noise_std).to(next(m.parameters()).device).eval()
+    return build_mapping(model.cfg.mapping, factor, m.dim).to(next(m.parameters()).device).eval()
 
 
 @torch.no_grad()

@@ -1,0 +1,198 @@
+"""Invertible stage-II mappings (``dpg.mapping.FlowMapping``, issue 21): the Lipschitz bound,
+the exact inverse, the Gaussian start, inversion through the API without L-BFGS, checkpoints,
+``train.flow`` (distilling a model's mappings) and ``train.stage2`` training a flow."""
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from dpg import checkpoint, inversion
+from dpg.config import override, tiny
+from dpg.inference import PersonGenerator
+from dpg.mapping import ContractiveLinear, FlowMapping, MappingNetwork
+from dpg.model import DisentangledPersonModel
+from train import flow as flow_cli
+from train import pose_ae, stage1, stage2
+
+FLOWS = ["mapping.flow=fg,bg,pose"]
+
+
+def strong_flow(dim=12, hidden=16, blocks=3, lipschitz=0.9, seed=0) -> FlowMapping:
+    """A flow whose branches are as strong as the bound allows (fresh ones are near 0)."""
+    torch.manual_seed(seed)
+    m = FlowMapping(dim, hidden, blocks, 0.2, lipschitz)
+    with torch.no_grad():
+        for g in m.branches:
+            g[2].weight.mul_(50)
+        m.out.weight.copy_(torch.randn(dim, dim))
+    m.train()
+    for _ in range(30):  # power iterations settle
+        m(torch.randn(4, dim))
+    return m.eval()
+
+
+def test_contractive_linear_holds_its_bound_and_leaves_smaller_weights_alone():
+    torch.manual_seed(0)
+    big, small = ContractiveLinear(10, 20, 0.7), ContractiveLinear(10, 20, 0.7)
+    with torch.no_grad():
+        big.weight.mul_(10)
+        small.weight.mul_(0.01)
+    for _ in range(30):
+        big(torch.randn(3, 10)), small(torch.randn(3, 10))
+    big.eval(), small.eval()
+    assert float(torch.linalg.matrix_norm(big.scaled_weight().detach(), 2)) == pytest.approx(0.7, rel=1e-3)
+    assert torch.equal(small.scaled_weight().detach(), small.weight.detach())
+    u = big.u.clone()
+    big(torch.randn(3, 10))
+    assert torch.equal(big.u, u)  # no power-iteration step outside training
+
+
+def test_flow_inverse_is_exact_for_drawn_and_arbitrary_embeddings():
+    m = strong_flow()
+    z = m.noise(5, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        e = m(z)
+        assert (e - m.out(z / m.noise_std)).abs().max() > 0.1  # the blocks bend: a real test of the fixed point
+    torch.testing.assert_close(m.inverse(e), z, atol=1e-4, rtol=1e-4)
+    anywhere = torch.randn(3, 12) * 5  # a bijection: every embedding has its z
+    with torch.no_grad():
+        torch.testing.assert_close(m(m.inverse(anywhere)), anywhere, atol=1e-3, rtol=1e-4)
+    m.train()
+    m.inverse(e)
+    assert m.training  # the mode is restored
+
+
+def test_fit_gaussian_starts_at_the_embeddings_mean_and_covariance():
+    torch.manual_seed(0)
+    mix = torch.randn(6, 6)
+    e = torch.randn(20000, 6) @ mix.t() + torch.arange(6.0)
+    m = FlowMapping(6, 8, 2, 0.2)
+    m.fit_gaussian(e)
+    with torch.no_grad():
+        s = m(m.noise(20000, torch.Generator().manual_seed(0)))
+    torch.testing.assert_close(s.mean(0), e.mean(0), atol=0.15, rtol=0)
+    torch.testing.assert_close(torch.cov(s.t()), torch.cov(e.t()), atol=0.25 * float(torch.cov(e.t()).abs().max()), rtol=0)
+
+
+def test_flow_config_is_checked():
+    with pytest.raises(ValueError, match="fg, bg, pose"):
+        override(tiny(), ["mapping.flow=fg,hair"])
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        override(tiny(), ["mapping.flow_lipschitz=1.0"])
+    cfg = override(tiny(), ["mapping.flow=bg"])
+    model = DisentangledPersonModel(cfg)
+    assert isinstance(model.stage2.mappings["bg"], FlowMapping) and isinstance(model.stage2.mappings["fg"], MappingNetwork)
+
+
+@pytest.fixture(scope="module")
+def flow_gen(tmp_path_factory):
+    """A seeded tiny model whose three mappings are strong flows, saved and loaded back."""
+    cfg = override(tiny(), FLOWS)
+    torch.manual_seed(0)
+    model = DisentangledPersonModel(cfg)
+    for f, m in model.stage2.mappings.items():
+        strong = strong_flow(
+            m.dim, cfg.mapping.pose_hidden if f == "pose" else getattr(cfg.mapping, f"{f}_hidden"), cfg.mapping.flow_blocks, seed=3
+        )
+        m.load_state_dict(strong.state_dict())
+    path = tmp_path_factory.mktemp("flow") / "flow.safetensors"
+    checkpoint.save_weights(path, model.eval(), cfg)
+    return PersonGenerator.from_checkpoint(str(path), "cpu"), model, path
+
+
+def test_a_flow_model_round_trips_through_its_checkpoint(flow_gen):
+    gen, model, path = flow_gen
+    assert gen.cfg.mapping.flow == "fg,bg,pose"
+    z = torch.randn(3, model.cfg.model.fg_dim) * 0.2
+    with torch.no_grad():
+        torch.testing.assert_close(gen.model.stage2.mappings["fg"](z), model.stage2.mappings["fg"](z))
+
+
+def test_inverting_flows_needs_no_lbfgs_for_foreground_and_background(flow_gen, monkeypatch):
+    gen = flow_gen[0]
+    target = gen.sample(fg=[4, 7], bg=[5, 8], pose=[6, 9])
+    calls = []
+    real_fit = inversion.fit
+
+    def counting_fit(fn, z, t, iters, tol):
+        calls.append(fn)
+        return real_fit(fn, z, t, iters, tol)
+
+    monkeypatch.setattr(inversion, "fit", counting_fit)
+    inv = gen.invert(target, only=("fg", "bg"))
+    assert calls == []
+    for f in ("fg", "bg"):
+        assert inv.residual[f].max() < 1e-4
+        torch.testing.assert_close(inv.z[f], gen.noise(f, [4, 7] if f == "fg" else [5, 8]), atol=1e-3, rtol=1e-3)
+    pose = gen.invert(target, only=("pose",), iters=300, tol=0.01)
+    assert calls and calls[0] == gen.model.drawn_pose_code  # the code fit in the pose code's own space first
+    assert pose.z["pose"].shape == (2, gen.model.stage2.mappings["pose"].dim) and (pose.residual["pose"] >= 0).all()
+
+
+def test_inversion_without_flows_is_unchanged(gen, monkeypatch):
+    """The FC ResNet mappings still go through L-BFGS (the tiny model of conftest)."""
+    calls = []
+    real_fit = inversion.fit
+    monkeypatch.setattr(inversion, "fit", lambda *a: calls.append(1) or real_fit(*a))
+    gen.invert(gen.sample(fg=1, bg=2, pose=3), iters=100, only=("bg",))
+    assert calls
+
+
+TINY = ["--preset", "tiny", "--no-progress", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A whole tiny model trained for a few steps (pose AE, stage I, stage II)."""
+    root = tmp_path_factory.mktemp("runs")
+    assert pose_ae.main(TINY + ["--procedural", "300", "--out", str(root / "pose_ae")]) == 0
+    assert stage1.main(TINY + ["--out", str(root / "stage1")]) == 0
+    init = ["--init", str(root / "stage1" / "stage1.safetensors"), "--init", str(root / "pose_ae" / "pose_ae.safetensors")]
+    assert stage2.main(TINY + init + ["--procedural", "200", "--set", "stage2.steps=4", "--out", str(root / "s2")]) == 0
+    return root / "s2" / "model.safetensors"
+
+
+def test_train_flow_distils_the_named_mappings_and_copies_the_rest(tiny_model, tmp_path, capsys):
+    out = tmp_path / "flow.safetensors"
+    assert flow_cli.main(["--from", str(tiny_model), "--factors", "bg", "--steps", "60", "--out", str(out), "--full"]) == 0
+    a, b = load_file(str(tiny_model)), load_file(str(out))
+    assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("stage2.mappings.bg."))
+    meta = checkpoint.read_metadata(out)
+    assert meta["flow_bg_steps"] == "60" and 0 <= float(meta["flow_bg_error"]) < 1
+    assert meta["stage2_steps"] == checkpoint.read_metadata(tiny_model)["stage2_steps"] == "4"  # the input's facts kept
+    gen = PersonGenerator.from_checkpoint(str(out), "cpu")
+    assert isinstance(gen.model.stage2.mappings["bg"], FlowMapping)
+    assert isinstance(gen.model.stage2.mappings["fg"], MappingNetwork)
+    # regression pulled the flow towards the mapping: closer than its Gaussian start
+    old = PersonGenerator.from_checkpoint(str(tiny_model), "cpu").model.stage2.mappings["bg"]
+    start = FlowMapping(old.dim, gen.cfg.mapping.bg_hidden, gen.cfg.mapping.flow_blocks, old.noise_std)
+    z = old.noise(512, torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        start.fit_gaussian(old(old.noise(8192, torch.Generator().manual_seed(0))))
+    assert flow_cli.relative_error(gen.model.stage2.mappings["bg"], old, z) < flow_cli.relative_error(start.eval(), old, z)
+    capsys.readouterr()
+    assert flow_cli.main(["--from", str(tiny_model), "--factors", "hair", "--out", str(tmp_path / "bad.safetensors")]) == 1
+    assert "--factors 'hair'" in capsys.readouterr().err
+    assert flow_cli.main(["--from", str(tmp_path / "none.safetensors"), "--out", str(tmp_path / "bad.safetensors")]) == 1
+    assert "not found" in capsys.readouterr().err
+
+
+def test_stage2_trains_a_flow_from_its_gaussian_start(tiny_model, tmp_path, capsys):
+    args = ["--init", str(tiny_model), "--init-stage2", str(tiny_model), "--factors", "bg", "--procedural", "200"]
+    # a flow in place of a loaded FC ResNet must be restarted, and the refusal says so
+    assert stage2.main(TINY + args + ["--set", "mapping.flow=bg", "--out", str(tmp_path / "bad")]) == 1
+    assert "--restart" in capsys.readouterr().err
+    more = args + ["--restart", "bg", "--set", "mapping.flow=bg", "--set", "stage2.steps=2"]
+    assert stage2.main(TINY + more + ["--out", str(tmp_path / "f")]) == 0
+    gen = PersonGenerator.from_checkpoint(str(tmp_path / "f" / "model.safetensors"), "cpu")
+    m = gen.model.stage2.mappings["bg"]
+    assert isinstance(m, FlowMapping)
+    real = load_file(str(tmp_path / "f" / "embeddings.safetensors"))["bg"]
+    # two steps from the Gaussian fit: the draws' mean is the embeddings' (an untrained flow's is 0-ish)
+    with torch.no_grad():
+        drawn = m(m.noise(4096, torch.Generator().manual_seed(0)))
+    assert float((drawn.mean(0) - real.mean(0)).norm()) < 0.2 * float(real.std(0).norm()) + 1e-3
+    # and it continues as a flow without --restart
+    cont = ["--init", str(tmp_path / "f" / "model.safetensors"), "--init-stage2", str(tmp_path / "f" / "model.safetensors")]
+    cont += ["--factors", "bg", "--procedural", "200", "--set", "mapping.flow=bg", "--set", "stage2.steps=1"]
+    assert stage2.main(TINY + cont + ["--out", str(tmp_path / "g")]) == 0
