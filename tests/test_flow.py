@@ -170,7 +170,17 @@ def test_train_flow_distils_the_named_mappings_and_copies_the_rest(tiny_model, t
     with torch.no_grad():
         start.fit_gaussian(old(old.noise(8192, torch.Generator().manual_seed(0))))
     assert flow_cli.relative_error(gen.model.stage2.mappings["bg"], old, z) < flow_cli.relative_error(start.eval(), old, z)
+    # continued from its own flow, the teacher named: the steps add up, the error does not grow much
+    again = tmp_path / "again.safetensors"
+    cont = ["--from", str(out), "--teacher", str(tiny_model), "--factors", "bg", "--steps", "40", "--pairs", "2000", "--full"]
+    assert flow_cli.main(cont + ["--out", str(again)]) == 0
+    meta2 = checkpoint.read_metadata(again)
+    assert meta2["flow_bg_steps"] == "100" and float(meta2["flow_bg_error"]) < 1.5 * float(meta["flow_bg_error"]) + 0.01
     capsys.readouterr()
+    assert flow_cli.main(cont[:2] + ["--factors", "bg", "--out", str(tmp_path / "bad.safetensors")]) == 1
+    assert "--teacher" in capsys.readouterr().err  # a flow is no teacher
+    assert flow_cli.main(cont + ["--blocks", "5", "--out", str(tmp_path / "bad.safetensors")]) == 1
+    assert "--blocks" in capsys.readouterr().err
     assert flow_cli.main(["--from", str(tiny_model), "--factors", "hair", "--out", str(tmp_path / "bad.safetensors")]) == 1
     assert "--factors 'hair'" in capsys.readouterr().err
     assert flow_cli.main(["--from", str(tmp_path / "none.safetensors"), "--out", str(tmp_path / "bad.safetensors")]) == 1

@@ -32,6 +32,7 @@ import torch
 from dpg import checkpoint
 from dpg.config import check, flow_factors
 from dpg.errors import UserError
+from dpg.mapping import FlowMapping
 from dpg.model import FACTORS, DisentangledPersonModel
 from train.cli import user_errors
 
@@ -45,13 +46,27 @@ def relative_error(psi, phi, z: torch.Tensor) -> float:
         return float(((psi(z) - target).norm(dim=1) / target.norm(dim=1).clamp_min(1e-8)).mean())
 
 
-def distil(psi, phi, steps: int, minutes: float, lr: float, batch: int, seed: int, log_every: int = 500) -> dict:
-    """Train ``psi`` to match ``phi`` (module doc). Returns ``{steps, error}`` (held out)."""
+def teacher_pairs(phi, n: int, g: torch.Generator, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` draws ``z`` ``[n, K]`` and ``Phi(z)`` ``[n, K]``, computed once: the teacher's
+    forward costs more than the student's step, so a bank of pairs makes each step cheaper."""
+    z = phi.noise(n, g)
+    with torch.no_grad():
+        return z, torch.cat([phi(z[i : i + chunk]) for i in range(0, n, chunk)])
+
+
+def distil(
+    psi, phi, steps: int, minutes: float, lr: float, batch: int, seed: int, log_every: int = 500, pairs: int = 0, fresh: bool = True
+) -> dict:
+    """Train ``psi`` to match ``phi`` (module doc). Returns ``{steps, error}`` (held out).
+    ``pairs``: draw batches from a bank of that many teacher pairs instead of fresh noise;
+    ``fresh``: start ``psi`` at the Gaussian fit (else go on from its weights)."""
     g = torch.Generator().manual_seed(seed)
     held = phi.noise(HELD_OUT, torch.Generator().manual_seed(seed + 1))
-    with torch.no_grad():
-        psi.fit_gaussian(phi(phi.noise(8192, g)))
     phi.eval().requires_grad_(False)
+    if fresh:
+        with torch.no_grad():
+            psi.fit_gaussian(phi(phi.noise(8192, g)))
+    bank = teacher_pairs(phi, pairs, g) if pairs else None
     psi.train()
     opt = torch.optim.Adam(psi.parameters(), lr=lr)
     start, done = time.monotonic(), 0
@@ -61,9 +76,13 @@ def distil(psi, phi, steps: int, minutes: float, lr: float, batch: int, seed: in
             break
         for group in opt.param_groups:
             group["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
-        z = phi.noise(batch, g)
-        with torch.no_grad():
-            target = phi(z)
+        if bank is None:
+            z = phi.noise(batch, g)
+            with torch.no_grad():
+                target = phi(z)
+        else:
+            idx = torch.randint(len(bank[0]), (batch,), generator=g)
+            z, target = bank[0][idx], bank[1][idx]
         loss = (psi(z) - target).pow(2).sum(1).mean() / target.pow(2).sum(1).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -82,6 +101,11 @@ def distil(psi, phi, steps: int, minutes: float, lr: float, batch: int, seed: in
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--from", dest="source", required=True, help="a whole model checkpoint (stage II included)")
+    p.add_argument(
+        "--teacher",
+        default=None,
+        help="the model whose mappings the flows learn (default: --from's; a flow of --from goes on from its weights)",
+    )
     p.add_argument("--factors", default="fg,bg,pose", help="comma-separated factors whose mapping becomes a flow")
     p.add_argument("--out", required=True, help="the new model's .safetensors")
     p.add_argument("--steps", type=int, default=20000, help="at most this many steps per factor")
@@ -89,13 +113,15 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--lipschitz", type=float, default=None, help="each residual branch's bound (default: the config's)")
+    p.add_argument("--pairs", type=int, default=0, help="learn from a bank of this many teacher pairs (0: fresh noise each step)")
     p.add_argument("--blocks", type=int, default=None, help="residual blocks per flow (default: the config's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--full", action="store_true", help="write fp32 weights (default fp16, as shipped)")
     args = p.parse_args(argv)
-    if args.steps < 1 or not args.minutes > 0 or not args.lr > 0 or args.batch < 1:
-        raise UserError("--steps and --batch must be at least 1, --minutes and --lr above 0")
+    if args.steps < 1 or not args.minutes > 0 or not args.lr > 0 or args.batch < 1 or args.pairs < 0:
+        raise UserError("--steps and --batch must be at least 1, --minutes and --lr above 0, --pairs at least 0")
     old, meta = checkpoint.load_model(args.source, "cpu", ["stage2"])
+    teacher = checkpoint.load_model(args.teacher, "cpu", ["stage2"])[0] if args.teacher else old
     wanted = flow_factors(args.factors)
     bad = [f for f in wanted if f not in old.factors]
     if bad or not wanted:
@@ -125,10 +151,21 @@ def main(argv=None) -> int:
     torch.set_grad_enabled(True)
     facts = {k: v for k, v in meta.items() if k not in ("format", "config", "stages")}
     for f in wanted:
-        print(f"[flow] {f}: distilling {type(old.stage2.mappings[f]).__name__} into a flow", flush=True)
-        out = distil(new.stage2.mappings[f], old.stage2.mappings[f], args.steps, args.minutes, args.lr, args.batch, args.seed)
+        phi, start = teacher.stage2.mappings[f], old.stage2.mappings[f]
+        if isinstance(phi, FlowMapping):
+            raise UserError(
+                f"the {f} mapping of {args.teacher or args.source} is a flow already: pass the model it was distilled from as --teacher"
+            )
+        fresh = not isinstance(start, FlowMapping)
+        if not fresh:  # --from's own flow goes on learning (a continued distillation)
+            try:
+                new.stage2.mappings[f].load_state_dict(start.state_dict())
+            except RuntimeError:
+                raise UserError(f"--blocks differs from the {f} flow of {args.source}: leave it out to continue that flow") from None
+        print(f"[flow] {f}: distilling {type(phi).__name__} into a flow" + ("" if fresh else " (continued)"), flush=True)
+        out = distil(new.stage2.mappings[f], phi, args.steps, args.minutes, args.lr, args.batch, args.seed, pairs=args.pairs, fresh=fresh)
         print(f"[flow] {f}: {out['steps']} steps, held-out relative error {out['error']:.4f}", flush=True)
-        facts[f"flow_{f}_steps"] = str(out["steps"])
+        facts[f"flow_{f}_steps"] = str(out["steps"] + (0 if fresh else int(facts.get(f"flow_{f}_steps", 0))))
         facts[f"flow_{f}_error"] = f"{out['error']:.5f}"
     checkpoint.save_weights(args.out, new.eval(), new_cfg, held, half=not args.full, extra=facts)
     print(f"[flow] wrote {args.out}", flush=True)
