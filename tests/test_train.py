@@ -268,3 +268,17 @@ def test_stage2_pose_set_keeps_only_person_poses(tmp_path):
     path.write_text("name:keypoints_y:keypoints_x\n" + row("a.jpg", 14) + row("b.jpg", 3) + row("c.jpg", 6))
     kp = pose_keypoints(tiny(), [str(path)], 0, "train")
     assert kp.shape == (2, 18, 3) and (kp[:, :14, 2].sum(1) >= 6).all()
+
+
+def test_the_time_budget_counts_from_the_first_training_step(tmp_path):
+    """``run.max_minutes`` is a training budget: minutes spent before ``Run.start`` (encoding a
+    stage-II data set took 10 of a 15-minute budget) do not count."""
+    from dpg.config import override, tiny
+    from train.run import Run
+
+    run = Run(tmp_path / "r", override(tiny(), ["run.max_minutes=1"]), progress=False)
+    run.t0 -= 120  # two minutes of encoding before the loop
+    assert run.out_of_time()
+    run.start(0, 10)
+    assert not run.out_of_time()
+    run.close()

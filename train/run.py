@@ -67,7 +67,9 @@ class Run:
     def start(self, first: int, total: int) -> None:
         """The run begins at step ``first`` (after any resume): write ``config.json`` now (a
         refused resume leaves the folder's own), and drop ``stats.jsonl`` rows past ``first``
-        (logged after the checkpoint resumed from, and about to be logged again)."""
+        (logged after the checkpoint resumed from, and about to be logged again). The clock of
+        ``run.max_minutes`` starts here: a budget for training, not for encoding data first."""
+        self.t0 = time.time()
         if self.main:
             (self.dir / "config.json").write_text(checkpoint.config_json(self.cfg) + "\n")
             stats = self.dir / "stats.jsonl"
