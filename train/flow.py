@@ -115,6 +115,7 @@ def main(argv=None) -> int:
     p.add_argument("--lipschitz", type=float, default=None, help="each residual branch's bound (default: the config's)")
     p.add_argument("--pairs", type=int, default=0, help="learn from a bank of this many teacher pairs (0: fresh noise each step)")
     p.add_argument("--blocks", type=int, default=None, help="residual blocks per flow (default: the config's)")
+    p.add_argument("--hidden", type=int, default=None, help="the flows' branch width (default: the factor's mapping width)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--full", action="store_true", help="write fp32 weights (default fp16, as shipped)")
     args = p.parse_args(argv)
@@ -133,6 +134,8 @@ def main(argv=None) -> int:
         mapping_cfg = replace(mapping_cfg, flow_lipschitz=args.lipschitz)
     if args.blocks is not None:
         mapping_cfg = replace(mapping_cfg, flow_blocks=args.blocks)
+    if args.hidden is not None:  # the distilled factors' width (their FC ResNets' tensors are not loaded)
+        mapping_cfg = replace(mapping_cfg, **{f"{f}_hidden": args.hidden for f in wanted})
     try:
         new_cfg = replace(cfg, mapping=mapping_cfg)
         check(new_cfg)
@@ -161,7 +164,7 @@ def main(argv=None) -> int:
             try:
                 new.stage2.mappings[f].load_state_dict(start.state_dict())
             except RuntimeError:
-                raise UserError(f"--blocks differs from the {f} flow of {args.source}: leave it out to continue that flow") from None
+                raise UserError(f"--blocks or --hidden differs from the {f} flow of {args.source}: leave them out to continue that flow") from None
         print(f"[flow] {f}: distilling {type(phi).__name__} into a flow" + ("" if fresh else " (continued)"), flush=True)
         out = distil(new.stage2.mappings[f], phi, args.steps, args.minutes, args.lr, args.batch, args.seed, pairs=args.pairs, fresh=fresh)
         print(f"[flow] {f}: {out['steps']} steps, held-out relative error {out['error']:.4f}", flush=True)
