@@ -127,7 +127,10 @@ def invert_flow(model, f: str, mapping, e: torch.Tensor, iters: int, tol: float)
     c = e
     if f == "pose":
         c, _ = fit(model.drawn_pose_code, e.clone(), e, min(300, iters), tol / 4)
-    z = mapping.inverse(c)
+    try:
+        z = mapping.inverse(c)
+    except torch.linalg.LinAlgError:  # a singular affine layer (a damaged or degenerate flow): L-BFGS instead
+        return mapping.noise(1, torch.Generator().manual_seed(0)).to(e.device), float("inf")
     with torch.no_grad():
         out = model.drawn_pose_code(mapping(z)) if f == "pose" else mapping(z)
         r = float((out - e).norm() / e.norm().clamp_min(1e-8))

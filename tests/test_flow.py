@@ -206,3 +206,13 @@ def test_stage2_trains_a_flow_from_its_gaussian_start(tiny_model, tmp_path, caps
     cont = ["--init", str(tmp_path / "f" / "model.safetensors"), "--init-stage2", str(tmp_path / "f" / "model.safetensors")]
     cont += ["--factors", "bg", "--procedural", "200", "--set", "mapping.flow=bg", "--set", "stage2.steps=1"]
     assert stage2.main(TINY + cont + ["--out", str(tmp_path / "g")]) == 0
+
+
+def test_a_singular_flow_falls_back_to_lbfgs(flow_gen):
+    gen, model, path = flow_gen
+    g2 = PersonGenerator.from_checkpoint(str(path), "cpu")
+    target = g2.sample(fg=4, bg=5, pose=6)
+    with torch.no_grad():
+        g2.model.stage2.mappings["bg"].out.weight.zero_()  # no inverse exists
+    inv = g2.invert(target, only=("bg",), iters=100)
+    assert inv.z["bg"].shape == (1, g2.model.stage2.mappings["bg"].dim) and inv.residual["bg"][0] < float("inf")

@@ -164,7 +164,9 @@ def main(argv=None) -> int:
             try:
                 new.stage2.mappings[f].load_state_dict(start.state_dict())
             except RuntimeError:
-                raise UserError(f"--blocks or --hidden differs from the {f} flow of {args.source}: leave them out to continue that flow") from None
+                raise UserError(
+                    f"--blocks or --hidden differs from the {f} flow of {args.source}: leave them out to continue that flow"
+                ) from None
         print(f"[flow] {f}: distilling {type(phi).__name__} into a flow" + ("" if fresh else " (continued)"), flush=True)
         out = distil(new.stage2.mappings[f], phi, args.steps, args.minutes, args.lr, args.batch, args.seed, pairs=args.pairs, fresh=fresh)
         print(f"[flow] {f}: {out['steps']} steps, held-out relative error {out['error']:.4f}", flush=True)
