@@ -145,10 +145,10 @@ def main(argv=None) -> int:
     new = DisentangledPersonModel(new_cfg)
     held = [s for s in meta.get("stages", "").split(",") if s]
     # every tensor but the distilled mappings' is the input's
-    skip = tuple(f"mappings.{f}." for f in wanted)
-    state = {k: v for k, v in old.state_dict().items() if not k.startswith(tuple("stage2." + s for s in skip))}
+    distilled = tuple(f"stage2.mappings.{f}." for f in wanted)
+    state = {k: v for k, v in old.state_dict().items() if not k.startswith(distilled)}
     missing, unexpected = new.load_state_dict(state, strict=False)
-    stray = [k for k in missing if not k.startswith(tuple("stage2." + s for s in skip))]
+    stray = [k for k in missing if not k.startswith(distilled)]
     if stray or unexpected:
         raise UserError(f"{args.source}: its tensors do not fit its own config ({(stray + unexpected)[:3]}); the file is damaged")
     torch.set_grad_enabled(True)
