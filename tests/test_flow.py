@@ -187,6 +187,32 @@ def test_train_flow_distils_the_named_mappings_and_copies_the_rest(tiny_model, t
     assert "not found" in capsys.readouterr().err
 
 
+def test_sliced_wasserstein_is_near_zero_for_one_distribution_and_grows_with_a_shift():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(4096, 8, generator=g), torch.randn(4096, 8, generator=g)
+    same = float(flow_cli.sliced_wasserstein(a, b, 64, g))
+    shifted = float(flow_cli.sliced_wasserstein(a, b + 1.0, 64, g))
+    assert same < 0.01 and shifted > 0.5  # a unit shift on each of 8 axes: ~1 per unit direction
+
+
+def test_the_sliced_distance_pulls_a_flow_towards_the_mappings_draws(tiny_model, tmp_path, capsys):
+    out = tmp_path / "swd.safetensors"
+    base = ["--from", str(tiny_model), "--factors", "bg", "--steps", "80", "--pairs", "4000", "--full"]
+    assert flow_cli.main(base + ["--regress", "0", "--swd", "1", "--out", str(out)]) == 0
+    meta = checkpoint.read_metadata(out)
+    old = PersonGenerator.from_checkpoint(str(tiny_model), "cpu").model.stage2.mappings["bg"]
+    cfg = PersonGenerator.from_checkpoint(str(out), "cpu").cfg
+    start = FlowMapping(old.dim, cfg.mapping.bg_hidden, cfg.mapping.flow_blocks, old.noise_std)
+    z = old.noise(2048, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        start.fit_gaussian(old(old.noise(8192, torch.Generator().manual_seed(0))))
+    # the distance alone brought the flow's draws at least as close as its Gaussian start
+    assert float(meta["flow_bg_swd"]) <= 1.2 * flow_cli.held_out_swd(start.eval(), old, z, 0) + 1e-3
+    capsys.readouterr()
+    assert flow_cli.main(base + ["--regress", "0", "--swd", "0", "--out", str(tmp_path / "bad.safetensors")]) == 1
+    assert "--swd" in capsys.readouterr().err
+
+
 def test_stage2_trains_a_flow_from_its_gaussian_start(tiny_model, tmp_path, capsys):
     args = ["--init", str(tiny_model), "--init-stage2", str(tiny_model), "--factors", "bg", "--procedural", "200"]
     # a flow in place of a loaded FC ResNet must be restarted, and the refusal says so
