@@ -101,6 +101,9 @@ class Stage1Train:
     # Weight of the person's colour loss (``losses.region_colour_loss``, CIELAB units; the
     # L1 term is about 3 at lambda 20): 0 trains as the paper, L1 and adversarial alone.
     colour_weight: float = 0.0
+    # Weight of the structure loss (``losses.ssim_loss``: 1 - grayscale SSIM, about 0.6 on
+    # real people at the start): 0 trains as the paper.
+    ssim_weight: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ reference ran it or with a gradient penalty (WGAN-GP) as an option.
 
 Not the paper's: the person's colour loss (``region_colour_loss``, issue 18), an optional
 stage-I term (``stage1.colour_weight``, 0 by default) that names the mean colour of each body
-region, which the L1 leaves near but not exact on real people.
+region, which the L1 leaves near but not exact on real people; and the structure loss
+(``ssim_loss``, ``stage1.ssim_weight``, 0 by default): one minus the grayscale SSIM that
+``bench_real`` reports, which the L1's blur scores low.
 """
 
 from __future__ import annotations
@@ -116,3 +118,31 @@ def region_colour_loss(
         lab_o = srgb_to_lab(means(output))
         dist = ((lab_o - lab_t).pow(2).sum(-1) + 1e-6).sqrt()  # [N,7]
         return (dist * valid).sum() / valid.sum().clamp_min(1)  # no host sync on a GPU
+
+
+def ssim_loss(output: torch.Tensor, target: torch.Tensor, window: int = 7) -> torch.Tensor:
+    """``1 - SSIM`` of ``output`` and ``target`` (both ``[N,3,H,W]`` in [-1, 1]), the measure of
+    ``dpg.eval.metrics.ssim_gray`` made differentiable: grayscale (ITU-R 601 luma, as skimage's
+    ``rgb2gray``), a ``window`` x ``window`` uniform window over the valid positions only,
+    sample covariances, each image's ``data_range`` its target's max - min, SSIM averaged over
+    positions, then over the batch. In fp32 (the variances are small differences of squares).
+
+    Why: the L1 pulls each pixel towards the median of what the photo could show there, a
+    blur whose local contrast (the SSIM's variance and covariance terms) is too low; this
+    term names the local structure the measure scores."""
+    with torch.autocast(output.device.type, enabled=False):
+        luma = torch.tensor([0.2125, 0.7154, 0.0721], device=output.device)[None, :, None, None]
+
+        def gray(image):  # [N,3,H,W] in [-1,1] -> [N,1,H,W] in [0,1]
+            return (((image.float() + 1) / 2).clamp(0, 1) * luma).sum(1, keepdim=True)
+
+        x, y = gray(output), gray(target)
+        data_range = (y.amax((1, 2, 3)) - y.amin((1, 2, 3))).clamp_min(1e-3)[:, None, None, None]
+        c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+        n = window * window
+        pool = lambda t: F.avg_pool2d(t, window, stride=1)  # valid positions, [N,1,H-6,W-6]
+        mx, my = pool(x), pool(y)
+        cov = n / (n - 1)  # sample covariances, as skimage's default
+        vx, vy, vxy = cov * (pool(x * x) - mx * mx), cov * (pool(y * y) - my * my), cov * (pool(x * y) - mx * my)
+        ssim = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+        return 1 - ssim.mean()

@@ -88,6 +88,10 @@ def stage1_step(net, disc, opt_g, opt_d, batch: dict, cfg, step: int, amp: bool 
             colour = losses.region_colour_loss(out, image, batch["mask"], batch["rois"], batch["roi_vis"])
             loss_g = loss_g + cfg.colour_weight * colour
             stats["colour"] = colour.detach()
+        if cfg.ssim_weight > 0:
+            structure = losses.ssim_loss(out, image)
+            loss_g = loss_g + cfg.ssim_weight * structure
+            stats["ssim"] = structure.detach()
         if adversarial:
             disc.requires_grad_(False)
             g_adv = losses.g_loss_nsgan(disc(out).float())

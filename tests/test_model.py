@@ -8,9 +8,10 @@ from dpg.config import Config, override, tiny
 from dpg.decoder import TiledInputConv
 from dpg.discriminator import ImageDiscriminator
 from dpg.errors import UserError
+from dpg.eval.metrics import ssim_gray
 from dpg.eval.real import region_colour_error
 from dpg.keypoints import pose_vector
-from dpg.losses import gradient_penalty, region_colour_loss, region_masks, srgb_to_lab
+from dpg.losses import gradient_penalty, region_colour_loss, region_masks, srgb_to_lab, ssim_loss
 from dpg.model import DisentangledPersonModel
 from dpg.pixels import to_uint8
 from dpg.training import critic_step, mapping_step, pose_ae_step, stage1_step
@@ -294,3 +295,35 @@ def test_stage1_step_adds_the_colour_loss_when_weighted():
     _, plain, unweighted = run(0.0)
     assert "colour" not in plain
     assert weighted < 0.7 * unweighted  # the term, not the L1 alone, brought the colours in
+
+
+def test_ssim_loss_is_the_bench_measure_and_is_fp32_under_bf16():
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(3, 3, 32, 16, generator=g) * 2 - 1
+    out = (target + 0.3 * torch.randn(target.shape, generator=g)).clamp(-1, 1)
+    u8 = lambda t: ((t + 1) / 2 * 255).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    bench = np.mean([ssim_gray(o, t) for o, t in zip(u8(out), u8(target))])
+    assert 1 - float(ssim_loss(out, target)) == pytest.approx(bench, abs=0.005)  # uint8 rounding apart
+    assert float(ssim_loss(target, target)) < 1e-4
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16 = ssim_loss(out, target)
+    assert bf16.dtype == torch.float32 and float(bf16) == pytest.approx(float(ssim_loss(out, target)), rel=1e-4)
+
+
+def test_stage1_step_adds_the_structure_loss_when_weighted():
+    def run(weight):
+        cfg = override(tiny(), ["stage1.adv_weight=0", f"stage1.ssim_weight={weight}"])
+        model, disc, opt_g, opt_d = stage1_setup(cfg)
+        b = batch(cfg)
+        first = stage1_step(model.stage1, disc, opt_g, opt_d, b, cfg.stage1, 0)
+        for step in range(30):
+            stage1_step(model.stage1, disc, opt_g, opt_d, b, cfg.stage1, step)
+        with torch.no_grad():
+            out = model.stage1(b["image"], b["mask"], b["rois"], b["roi_vis"], b["keypoints"])
+        return cfg, first, float(ssim_loss(out, b["image"]))
+
+    cfg, first, weighted = run(20.0)
+    assert first["loss"] == pytest.approx(cfg.stage1.l1_weight * first["l1"] + 20.0 * first["ssim"], rel=1e-4)
+    _, plain, unweighted = run(0.0)
+    assert "ssim" not in plain
+    assert weighted < unweighted  # the term, not the L1 alone, brought the structure in
