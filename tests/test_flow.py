@@ -234,6 +234,19 @@ def test_stage2_trains_a_flow_from_its_gaussian_start(tiny_model, tmp_path, caps
     assert stage2.main(TINY + cont + ["--out", str(tmp_path / "g")]) == 0
 
 
+def test_a_distilled_flow_rides_through_another_factors_stage2_with_its_facts(tiny_model, tmp_path):
+    flowed = tmp_path / "bgflow.safetensors"
+    assert flow_cli.main(["--from", str(tiny_model), "--factors", "bg", "--steps", "20", "--out", str(flowed), "--full"]) == 0
+    # the foreground's FC ResNet trains on; the background's flow is loaded and kept as it was
+    args = ["--init", str(flowed), "--init-stage2", str(flowed), "--factors", "fg", "--procedural", "200"]
+    assert stage2.main(TINY + args + ["--set", "mapping.flow=bg", "--set", "stage2.steps=2", "--out", str(tmp_path / "s")]) == 0
+    out = tmp_path / "s" / "model.safetensors"
+    a, b = load_file(str(flowed)), load_file(str(out))
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("stage2.mappings.bg."))
+    meta = checkpoint.read_metadata(out)
+    assert meta["flow_bg_steps"] == "20" and meta["flow_bg_error"] == checkpoint.read_metadata(flowed)["flow_bg_error"]
+
+
 def test_a_singular_flow_falls_back_to_lbfgs(flow_gen):
     gen, model, path = flow_gen
     g2 = PersonGenerator.from_checkpoint(str(path), "cpu")

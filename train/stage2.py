@@ -76,8 +76,9 @@ FACT_KEYS = ("pose_ae_steps", "stage1_steps", "stage2_steps", "data")
 
 
 def training_facts(meta: dict) -> dict:
-    """The training facts in a checkpoint header (steps per stage, data, continued steps)."""
-    return {k: v for k, v in meta.items() if k in FACT_KEYS or (k.startswith("stage2_") and k.endswith("_steps"))}
+    """The training facts in a checkpoint header (steps per stage, data, continued steps, and
+    ``train.flow``'s ``flow_<factor>_*`` of a distilled flow carried through a warm start)."""
+    return {k: v for k, v in meta.items() if k in FACT_KEYS or (k.startswith("stage2_") and k.endswith("_steps")) or k.startswith("flow_")}
 
 
 def warm_start_facts(run_dir, init: str, fresh: bool, resumed: bool = False, write: bool = True) -> dict:
