@@ -25,7 +25,9 @@ def test_bundled_weights_are_complete_and_small():
         assert meta["stages"] == "stage1,pose_ae,stage2"
         assert path.stat().st_size < 30 * 2**20
     shipped = list(DEFAULT_CHECKPOINT.parent.glob("*.safetensors"))  # models, directions, preview
-    assert sum(p.stat().st_size for p in shipped) < 60e6  # the repository's weights in all
+    # the repository's weights in all: 64 MB since session 9's invertible mappings (the
+    # foreground flow's 16 residual blocks are 7.5 MB where its FC ResNet was 4.7 MB)
+    assert sum(p.stat().st_size for p in shipped) < 64e6
     assert "real people" in read_metadata(DEFAULT_CHECKPOINT)["data"]
     assert "procedural" in read_metadata(PROCEDURAL)["data"]
 
@@ -44,9 +46,9 @@ def test_bundled_weights_are_complete_and_small():
         (
             "real",
             [
-                [[48, 47, 44], [47, 46, 44], [47, 46, 44]],  # the default model
-                [[49, 48, 46], [48, 47, 46], [48, 47, 45]],
-                [[49, 48, 47], [47, 47, 45], [47, 47, 45]],
+                [[80, 54, 39], [77, 55, 38], [74, 54, 37]],  # the default model
+                [[79, 53, 39], [77, 54, 37], [75, 54, 36]],
+                [[76, 52, 38], [74, 52, 39], [75, 54, 39]],
             ],
         ),
     ],
