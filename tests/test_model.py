@@ -278,17 +278,24 @@ def test_region_colour_loss_is_fp32_under_bf16_autocast():
     assert bf16.dtype == torch.float32 and float(bf16) == pytest.approx(fp32, rel=1e-4)
 
 
+def _stage1_with_weight(field: str, weight: float, measure):
+    """A tiny stage I after 31 L1 steps on one batch with ``stage1.<field>=weight``: its config,
+    the first step's losses, and ``measure(out, batch)`` of the output after."""
+    cfg = override(tiny(), ["stage1.adv_weight=0", f"stage1.{field}={weight}"])
+    model, disc, opt_g, opt_d = stage1_setup(cfg)
+    b = batch(cfg)
+    first = stage1_step(model.stage1, disc, opt_g, opt_d, b, cfg.stage1, 0)
+    for step in range(30):
+        stage1_step(model.stage1, disc, opt_g, opt_d, b, cfg.stage1, step)
+    with torch.no_grad():
+        out = model.stage1(b["image"], b["mask"], b["rois"], b["roi_vis"], b["keypoints"])
+    return cfg, first, measure(out, b)
+
+
 def test_stage1_step_adds_the_colour_loss_when_weighted():
     def run(weight):
-        cfg = override(tiny(), ["stage1.adv_weight=0", f"stage1.colour_weight={weight}"])
-        model, disc, opt_g, opt_d = stage1_setup(cfg)
-        b = batch(cfg)
-        first = stage1_step(model.stage1, disc, opt_g, opt_d, b, cfg.stage1, 0)
-        for step in range(30):
-            stage1_step(model.stage1, disc, opt_g, opt_d, b, cfg.stage1, step)
-        with torch.no_grad():
-            out = model.stage1(b["image"], b["mask"], b["rois"], b["roi_vis"], b["keypoints"])
-        return cfg, first, float(region_colour_loss(out, b["image"], b["mask"], b["rois"], b["roi_vis"]))
+        colour = lambda out, b: float(region_colour_loss(out, b["image"], b["mask"], b["rois"], b["roi_vis"]))
+        return _stage1_with_weight("colour_weight", weight, colour)
 
     cfg, first, weighted = run(2.0)
     assert first["loss"] == pytest.approx(cfg.stage1.l1_weight * first["l1"] + 2.0 * first["colour"], rel=1e-4)
@@ -312,15 +319,7 @@ def test_ssim_loss_is_the_bench_measure_and_is_fp32_under_bf16():
 
 def test_stage1_step_adds_the_structure_loss_when_weighted():
     def run(weight):
-        cfg = override(tiny(), ["stage1.adv_weight=0", f"stage1.ssim_weight={weight}"])
-        model, disc, opt_g, opt_d = stage1_setup(cfg)
-        b = batch(cfg)
-        first = stage1_step(model.stage1, disc, opt_g, opt_d, b, cfg.stage1, 0)
-        for step in range(30):
-            stage1_step(model.stage1, disc, opt_g, opt_d, b, cfg.stage1, step)
-        with torch.no_grad():
-            out = model.stage1(b["image"], b["mask"], b["rois"], b["roi_vis"], b["keypoints"])
-        return cfg, first, float(ssim_loss(out, b["image"]))
+        return _stage1_with_weight("ssim_weight", weight, lambda out, b: float(ssim_loss(out, b["image"])))
 
     cfg, first, weighted = run(20.0)
     assert first["loss"] == pytest.approx(cfg.stage1.l1_weight * first["l1"] + 20.0 * first["ssim"], rel=1e-4)
