@@ -44,3 +44,19 @@ def gen(ckpt):
     """A ``PersonGenerator`` on the seeded tiny model (one per test module: a module may
     change it)."""
     return PersonGenerator.from_checkpoint(str(ckpt), "cpu")
+
+
+TINY_TRAIN = ["--preset", "tiny", "--no-progress", "--device", "cpu"]
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory):
+    """A tiny pose AE and stage I trained for 20 steps on procedural people (``pose_ae/`` and
+    ``stage1/`` run folders), once for the whole session: the trainer tests read them and
+    write their own runs elsewhere."""
+    from train import pose_ae, stage1
+
+    root = tmp_path_factory.mktemp("runs")
+    assert pose_ae.main(TINY_TRAIN + ["--procedural", "300", "--out", str(root / "pose_ae")]) == 0
+    assert stage1.main(TINY_TRAIN + ["--out", str(root / "stage1")]) == 0
+    return root

@@ -12,7 +12,7 @@ from dpg.inference import PersonGenerator
 from dpg.mapping import ContractiveLinear, FlowMapping, MappingNetwork
 from dpg.model import DisentangledPersonModel
 from train import flow as flow_cli
-from train import pose_ae, stage1, stage2
+from train import stage2
 
 FLOWS = ["mapping.flow=fg,bg,pose"]
 
@@ -142,14 +142,21 @@ TINY = ["--preset", "tiny", "--no-progress", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """A whole tiny model trained for a few steps (pose AE, stage I, stage II)."""
-    root = tmp_path_factory.mktemp("runs")
-    assert pose_ae.main(TINY + ["--procedural", "300", "--out", str(root / "pose_ae")]) == 0
-    assert stage1.main(TINY + ["--out", str(root / "stage1")]) == 0
+def tiny_model(tiny_runs, tmp_path_factory):
+    """A whole tiny model: conftest's pose AE and stage I, and 4 stage-II steps."""
+    root = tiny_runs
+    out = tmp_path_factory.mktemp("s2")
     init = ["--init", str(root / "stage1" / "stage1.safetensors"), "--init", str(root / "pose_ae" / "pose_ae.safetensors")]
-    assert stage2.main(TINY + init + ["--procedural", "200", "--set", "stage2.steps=4", "--out", str(root / "s2")]) == 0
-    return root / "s2" / "model.safetensors"
+    assert stage2.main(TINY + init + ["--procedural", "200", "--set", "stage2.steps=4", "--out", str(out)]) == 0
+    return out / "model.safetensors"
+
+
+def gaussian_start(old, hidden: int, blocks: int) -> FlowMapping:
+    """The flow ``train.flow`` starts from for mapping ``old``: fitted to 8,192 of its draws."""
+    start = FlowMapping(old.dim, hidden, blocks, old.noise_std)
+    with torch.no_grad():
+        start.fit_gaussian(old(old.noise(8192, torch.Generator().manual_seed(0))))
+    return start.eval()
 
 
 def test_train_flow_distils_the_named_mappings_and_copies_the_rest(tiny_model, tmp_path, capsys):
@@ -165,11 +172,9 @@ def test_train_flow_distils_the_named_mappings_and_copies_the_rest(tiny_model, t
     assert isinstance(gen.model.stage2.mappings["fg"], MappingNetwork)
     # regression pulled the flow towards the mapping: closer than its Gaussian start
     old = PersonGenerator.from_checkpoint(str(tiny_model), "cpu").model.stage2.mappings["bg"]
-    start = FlowMapping(old.dim, gen.cfg.mapping.bg_hidden, gen.cfg.mapping.flow_blocks, old.noise_std)
+    start = gaussian_start(old, gen.cfg.mapping.bg_hidden, gen.cfg.mapping.flow_blocks)
     z = old.noise(512, torch.Generator().manual_seed(9))
-    with torch.no_grad():
-        start.fit_gaussian(old(old.noise(8192, torch.Generator().manual_seed(0))))
-    assert flow_cli.relative_error(gen.model.stage2.mappings["bg"], old, z) < flow_cli.relative_error(start.eval(), old, z)
+    assert flow_cli.relative_error(gen.model.stage2.mappings["bg"], old, z) < flow_cli.relative_error(start, old, z)
     # continued from its own flow, the teacher named: the steps add up, the error does not grow much
     again = tmp_path / "again.safetensors"
     cont = ["--from", str(out), "--teacher", str(tiny_model), "--factors", "bg", "--steps", "40", "--pairs", "2000", "--full"]
@@ -202,12 +207,10 @@ def test_the_sliced_distance_pulls_a_flow_towards_the_mappings_draws(tiny_model,
     meta = checkpoint.read_metadata(out)
     old = PersonGenerator.from_checkpoint(str(tiny_model), "cpu").model.stage2.mappings["bg"]
     cfg = PersonGenerator.from_checkpoint(str(out), "cpu").cfg
-    start = FlowMapping(old.dim, cfg.mapping.bg_hidden, cfg.mapping.flow_blocks, old.noise_std)
+    start = gaussian_start(old, cfg.mapping.bg_hidden, cfg.mapping.flow_blocks)
     z = old.noise(2048, torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        start.fit_gaussian(old(old.noise(8192, torch.Generator().manual_seed(0))))
     # the distance alone brought the flow's draws at least as close as its Gaussian start
-    assert float(meta["flow_bg_swd"]) <= 1.2 * flow_cli.held_out_swd(start.eval(), old, z, 0) + 1e-3
+    assert float(meta["flow_bg_swd"]) <= 1.2 * flow_cli.held_out_swd(start, old, z, 0) + 1e-3
     capsys.readouterr()
     assert flow_cli.main(base + ["--regress", "0", "--swd", "0", "--out", str(tmp_path / "bad.safetensors")]) == 1
     assert "--swd" in capsys.readouterr().err

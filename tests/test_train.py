@@ -10,18 +10,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from train import pose_ae, stage1, stage2
+from train import stage1, stage2
 
 TINY = ["--preset", "tiny", "--no-progress", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A tiny pose AE + stage I, shared by the tests below."""
-    root = tmp_path_factory.mktemp("runs")
-    assert pose_ae.main(TINY + ["--procedural", "300", "--out", str(root / "pose_ae")]) == 0
-    assert stage1.main(TINY + ["--out", str(root / "stage1")]) == 0
-    return root
+def trained(tiny_runs):
+    """A tiny pose AE + stage I (conftest's ``tiny_runs``), shared by the tests below."""
+    return tiny_runs
 
 
 def test_stage1_writes_logs_samples_and_rotating_checkpoints(trained):
