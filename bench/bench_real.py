@@ -3,10 +3,16 @@ trained on, every model side by side in one run (issue 18).
 
     python bench/bench_real.py --data PREPARED [--models procedural=assets/dpg-procedural.safetensors
                                real=assets/dpg-demo.safetensors] [--n 300] [--kid-n 150] [--pairs 200]
+    python bench/bench_real.py --data PREPARED --quick --models a=A.safetensors b=B.safetensors
+
+``--quick`` measures the reconstruction alone (SSIM and colour error, a minute a model): the
+check to run on a stage-I checkpoint during training before the whole bench.
 
 Figures per model (``FIGURE real.<model>.<name>``):
 
-* ``recon_ssim``: grayscale SSIM of the reconstruction (the paper's ``score.py``);
+* ``recon_ssim``: grayscale SSIM of the reconstruction (the paper's ``score.py``), and
+  ``recon_ssim_person`` / ``recon_ssim_background``: its SSIM map averaged inside and outside
+  the person mask (where the structure is lost);
   ``colour_error``: CIELAB distance between the mean colour of each visible body region
   (its ROI within the person mask) in the photo and in the reconstruction, averaged;
 * ``transfer_ssim``, ``transfer_mask_ssim``: pose transfer between two photos of one identity
@@ -76,7 +82,10 @@ def main() -> int:
     )
     p.add_argument("--probe-train", type=int, default=2000, help="training crops for the attribute probes")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="the reconstruction figures alone (no transfer, swaps, KID or probes)")
     args = p.parse_args()
+    if args.quick:
+        args.pairs, args.kid_n, args.probe_train = 0, 0, 0
     if not args.data:  # the convention of `dpg bench`: a script that cannot run here says why
         print("SKIP real: needs prepared real people: --data PREPARED or DPG_REAL_DATA=PREPARED (dpg prepare makes one)")
         return 0
@@ -133,6 +142,11 @@ def main() -> int:
         print(f"# {label}: reconstruction {time.time() - t:.0f} s", flush=True)
         print(f"FIGURE real.{label}.recon_ssim: {ssim:.3f}")
         print(f"FIGURE real.{label}.colour_error: {colour:.2f}  (CIELAB, mean over visible body regions)")
+        person, background = np.nanmean([M.ssim_gray_split(r, x, m) for r, x, m in zip(recon, images, masks)], axis=0)
+        print(f"FIGURE real.{label}.recon_ssim_person: {person:.3f}  (the SSIM map inside the person mask)")
+        print(f"FIGURE real.{label}.recon_ssim_background: {background:.3f}  (outside it)")
+        if args.quick:
+            continue
         if len(pairs):
             out = batched(lambda a, k_a, k_b: gen.compose(gen.with_pose(gen.encode(a, k_a), k_b)), pa, ka, kb)
             t_ssim = np.mean([M.ssim_gray(o, b) for o, b in zip(out, pb)])

@@ -149,3 +149,17 @@ def test_masks_of_real_market_crops(shared_data):
         x = np.asarray(Image.open(os.path.join(folder, name)).convert("RGB"))
         assert M.ssim_color(M.apply_mask(x, m), M.apply_mask(x, m)) == pytest.approx(1.0)
         assert M.ssim_gray(x[:, ::-1].copy(), x) < 1.0
+
+
+def test_ssim_split_finds_the_blurred_side_and_adds_up_to_the_whole():
+    rng = np.random.default_rng(0)
+    target = rng.integers(0, 256, (32, 16, 3), dtype=np.uint8)
+    mask = np.zeros((32, 16), np.uint8)
+    mask[:, :8] = 255  # the "person": left half
+    out = target.copy()
+    out[:, 8:] = target[:, 8:].mean((0, 1)).astype(np.uint8)  # the background flattened
+    inside, outside = M.ssim_gray_split(out, target, mask)
+    assert inside > 0.5 > outside
+    share = (mask[3:-3, 3:-3] > 0).mean()
+    assert abs(share * inside + (1 - share) * outside - M.ssim_gray(out, target)) < 1e-9
+    assert np.isnan(M.ssim_gray_split(out, target, np.zeros_like(mask))[0])

@@ -63,6 +63,21 @@ def ssim_gray(generated: np.ndarray, target: np.ndarray) -> float:
     return float(structural_similarity(g, t, data_range=float(t.max() - t.min()) or 1.0))
 
 
+def ssim_gray_split(generated: np.ndarray, target: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """``ssim_gray``'s SSIM map averaged inside ``mask`` (``[H, W]``, nonzero = the person) and
+    outside it: where a reconstruction loses its structure, on the person or on the background.
+    Over the same positions as ``ssim_gray`` (skimage leaves out a 3-pixel border), so the two
+    means weighted by the mask's share there give ``ssim_gray`` back; NaN for an empty side."""
+    _check_pair(generated, target)
+    g, t = gray(generated), gray(target)
+    _, full = structural_similarity(g, t, data_range=float(t.max() - t.min()) or 1.0, full=True)
+    pad = 3  # (7 - 1) // 2: the 7x7 window's half-width
+    s, m = full[pad:-pad, pad:-pad], np.asarray(mask)[pad:-pad, pad:-pad] > 0
+    inside = float(s[m].mean()) if m.any() else float("nan")
+    outside = float(s[~m].mean()) if (~m).any() else float("nan")
+    return inside, outside
+
+
 def ssim_color(generated: np.ndarray, target: np.ndarray) -> float:
     """The authors' mask-SSIM kernel (``score_mask.py``): colour uint8, 7x7 uniform window,
     data range 255, the mean of the three channels' SSIM."""
