@@ -25,9 +25,10 @@ def test_bundled_weights_are_complete_and_small():
         assert meta["stages"] == "stage1,pose_ae,stage2"
         assert path.stat().st_size < 30 * 2**20
     shipped = list(DEFAULT_CHECKPOINT.parent.glob("*.safetensors"))  # models, directions, preview
-    # the repository's weights in all: 64 MB since session 9's invertible mappings (the
-    # foreground flow's 16 residual blocks are 7.5 MB where its FC ResNet was 4.7 MB)
-    assert sum(p.stat().st_size for p in shipped) < 64e6
+    # the repository's weights in all, under issue 18's 60 MB: session 9's foreground flow
+    # (16 residual blocks 512 wide, 7.5 MB) took the total to 60.3 MB; since session 10 its
+    # branches are 384 wide (5.6 MB; distillation error 12.4%, was 14.0%)
+    assert sum(p.stat().st_size for p in shipped) < 60e6
     assert "real people" in read_metadata(DEFAULT_CHECKPOINT)["data"]
     assert "procedural" in read_metadata(PROCEDURAL)["data"]
 
@@ -46,9 +47,9 @@ def test_bundled_weights_are_complete_and_small():
         (
             "real",
             [
-                [[80, 54, 39], [77, 55, 38], [74, 54, 37]],  # the default model
-                [[79, 53, 39], [77, 54, 37], [75, 54, 36]],
-                [[76, 52, 38], [74, 52, 39], [75, 54, 39]],
+                [[66, 63, 66], [63, 64, 64], [61, 62, 63]],  # the default model
+                [[65, 64, 66], [63, 64, 65], [63, 64, 63]],
+                [[65, 65, 66], [64, 64, 66], [64, 66, 66]],
             ],
         ),
     ],
