@@ -158,8 +158,9 @@ def test_ssim_split_finds_the_blurred_side_and_adds_up_to_the_whole():
     mask[:, :8] = 255  # the "person": left half
     out = target.copy()
     out[:, 8:] = target[:, 8:].mean((0, 1)).astype(np.uint8)  # the background flattened
-    inside, outside = M.ssim_gray_split(out, target, mask)
+    whole, inside, outside = M.ssim_gray_split(out, target, mask)
+    assert whole == M.ssim_gray(out, target)
     assert inside > 0.5 > outside
     share = (mask[3:-3, 3:-3] > 0).mean()
     assert abs(share * inside + (1 - share) * outside - M.ssim_gray(out, target)) < 1e-9
-    assert np.isnan(M.ssim_gray_split(out, target, np.zeros_like(mask))[0])
+    assert np.isnan(M.ssim_gray_split(out, target, np.zeros_like(mask))[1])

@@ -15,14 +15,8 @@ from train import stage1, stage2
 TINY = ["--preset", "tiny", "--no-progress", "--device", "cpu"]
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_runs):
-    """A tiny pose AE + stage I (conftest's ``tiny_runs``), shared by the tests below."""
-    return tiny_runs
-
-
-def test_stage1_writes_logs_samples_and_rotating_checkpoints(trained):
-    run = trained / "stage1"
+def test_stage1_writes_logs_samples_and_rotating_checkpoints(tiny_runs):
+    run = tiny_runs / "stage1"
     rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == 20 and "l1" in rows[-1]
     assert (run / "losses.png").exists() and (run / "config.json").exists()
@@ -32,10 +26,10 @@ def test_stage1_writes_logs_samples_and_rotating_checkpoints(trained):
     assert (run / "stage1.safetensors").exists()
 
 
-def test_stage1_warm_start_continues_a_checkpoint_and_counts_its_steps(trained, tmp_path, capsys):
+def test_stage1_warm_start_continues_a_checkpoint_and_counts_its_steps(tiny_runs, tmp_path, capsys):
     from dpg.checkpoint import read_metadata
 
-    start = str(trained / "stage1" / "stage1.safetensors")  # 20 steps
+    start = str(tiny_runs / "stage1" / "stage1.safetensors")  # 20 steps
     still = tmp_path / "still"  # one step at a vanishing learning rate: the start's weights
     assert stage1.main(TINY + ["--init", start, "--set", "stage1.steps=1", "--set", "stage1.lr=1e-30", "--out", str(still)]) == 0
     a, b = load_file(start), load_file(str(still / "stage1.safetensors"))
@@ -97,9 +91,9 @@ def test_nan_loss_stops_with_the_step_named_and_keeps_the_last_checkpoint(tmp_pa
     assert (tmp_path / "r" / "checkpoints" / "ckpt-0000005.safetensors").exists()
 
 
-def test_stage2_trains_on_the_frozen_stage1_and_the_result_samples(trained, tmp_path):
+def test_stage2_trains_on_the_frozen_stage1_and_the_result_samples(tiny_runs, tmp_path):
     out = tmp_path / "s2"
-    init = ["--init", str(trained / "stage1" / "stage1.safetensors"), "--init", str(trained / "pose_ae" / "pose_ae.safetensors")]
+    init = ["--init", str(tiny_runs / "stage1" / "stage1.safetensors"), "--init", str(tiny_runs / "pose_ae" / "pose_ae.safetensors")]
     assert stage2.main(TINY + init + ["--procedural", "200", "--out", str(out)]) == 0
     assert (out / "embeddings.safetensors").exists()
     from dpg.inference import PersonGenerator
@@ -111,9 +105,9 @@ def test_stage2_trains_on_the_frozen_stage1_and_the_result_samples(trained, tmp_
     assert stage2.main(TINY + ["--out", str(tmp_path / "bad")]) == 1
 
 
-def test_stage2_warm_start_trains_only_the_named_factors(trained, tmp_path, capsys):
+def test_stage2_warm_start_trains_only_the_named_factors(tiny_runs, tmp_path, capsys):
     first = tmp_path / "first"
-    init = ["--init", str(trained / "stage1" / "stage1.safetensors"), "--init", str(trained / "pose_ae" / "pose_ae.safetensors")]
+    init = ["--init", str(tiny_runs / "stage1" / "stage1.safetensors"), "--init", str(tiny_runs / "pose_ae" / "pose_ae.safetensors")]
     assert stage2.main(TINY + init + ["--procedural", "200", "--set", "stage2.steps=4", "--out", str(first)]) == 0
     model = str(first / "model.safetensors")
     more = tmp_path / "more"

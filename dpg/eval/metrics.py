@@ -58,24 +58,28 @@ def ssim_gray(generated: np.ndarray, target: np.ndarray) -> float:
     """The authors' SSIM (``score.py``): grayscale, default 7x7 uniform window, sample
     covariances, ``data_range`` = target max - min (1 for a flat target, which the original
     left undefined)."""
-    _check_pair(generated, target)
-    g, t = gray(generated), gray(target)
-    return float(structural_similarity(g, t, data_range=float(t.max() - t.min()) or 1.0))
+    return float(_ssim_gray_map(generated, target)[0])
 
 
-def ssim_gray_split(generated: np.ndarray, target: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
-    """``ssim_gray``'s SSIM map averaged inside ``mask`` (``[H, W]``, nonzero = the person) and
-    outside it: where a reconstruction loses its structure, on the person or on the background.
-    Over the same positions as ``ssim_gray`` (skimage leaves out a 3-pixel border), so the two
-    means weighted by the mask's share there give ``ssim_gray`` back; NaN for an empty side."""
+def _ssim_gray_map(generated: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+    """``ssim_gray``'s mean and its SSIM map ``[H, W]`` (skimage's ``full=True``), one computation."""
     _check_pair(generated, target)
     g, t = gray(generated), gray(target)
-    _, full = structural_similarity(g, t, data_range=float(t.max() - t.min()) or 1.0, full=True)
+    return structural_similarity(g, t, data_range=float(t.max() - t.min()) or 1.0, full=True)
+
+
+def ssim_gray_split(generated: np.ndarray, target: np.ndarray, mask: np.ndarray) -> tuple[float, float, float]:
+    """``(ssim_gray, inside, outside)``: the SSIM and its map averaged inside ``mask`` (``[H, W]``,
+    nonzero = the person) and outside it, where a reconstruction loses its structure, on the
+    person or on the background; one SSIM computation for the three. Over the same positions
+    as ``ssim_gray`` (skimage leaves out a 3-pixel border), so the two means weighted by the
+    mask's share there give the first back; NaN for an empty side."""
+    whole, full = _ssim_gray_map(generated, target)
     pad = 3  # (7 - 1) // 2: the 7x7 window's half-width
     s, m = full[pad:-pad, pad:-pad], np.asarray(mask)[pad:-pad, pad:-pad] > 0
     inside = float(s[m].mean()) if m.any() else float("nan")
     outside = float(s[~m].mean()) if (~m).any() else float("nan")
-    return inside, outside
+    return float(whole), inside, outside
 
 
 def ssim_color(generated: np.ndarray, target: np.ndarray) -> float:
