@@ -304,14 +304,15 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
 
         order = EventOrder()
 
-        def wire(triggers, fn, inputs, outputs, preview=False, **kw):
+        def wire(triggers, fn, inputs, outputs, preview=False, draws=None, **kw):
             """``fn`` on ``triggers``, guarded (messages to ``status``). By default an event
             of the "render" group (one decoder pass; they share the queue's limit) that
             shows no progress overlay, so the picture follows a slider without flicker.
             Every event's start is recorded (``EventOrder``); a ``preview`` event's outputs
-            are dropped when a later event of the visitor started before it finished."""
+            are dropped when a later event of the visitor started before it finished, or
+            when its last full picture drew the same (``draws``: a key of the inputs)."""
             kw = {"show_progress": "hidden", "concurrency_id": "render", **kw}
-            fn = ordered(guarded(fn, len(outputs), outputs.index(status)), order, len(outputs), preview)
+            fn = ordered(guarded(fn, len(outputs), outputs.index(status)), order, len(outputs), preview, draws)
             return gr.on(triggers, fn, inputs, outputs, **kw) if isinstance(triggers, list) else triggers(fn, inputs, outputs, **kw)
 
         # -- Sample: a factor's seed box and sliders are one event, its dice another.
@@ -345,6 +346,12 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
             # its release by the full decoder; without one, every move by the full decoder.
             moved = "release" if gen.preview is not None else "input"
             changed = [seeds[f].submit, seeds[f].blur] + [getattr(sl, moved) for sl in sliders[f]]
+
+            def slid(args, f=f):
+                """What a slider's event draws: its preview and full picture take the same
+                inputs, the session and then the seed and amounts, which say it."""
+                return ("sliders", f, *args[1:])
+
             wire(
                 changed,
                 set_factor,
@@ -352,6 +359,7 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
                 [*view[:-1], seeds[f], *sliders[f], *ui["named"].get(f, []), status],
                 api_name=f"set_{f}",
                 trigger_mode="always_last",
+                draws=slid,
             )
             if gen.preview is not None:
                 wire(
@@ -362,8 +370,13 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
                     api_name=f"drag_{f}",
                     trigger_mode="always_last",
                     preview=True,
+                    draws=slid,
                 )
             if f in ui["named"]:
+
+                def slid_named(args, f=f):
+                    return ("named", f, *args[1:])  # as slid: the session, then the amounts
+
                 wire(
                     [getattr(sl, moved) for sl in ui["named"][f]],
                     set_named,
@@ -371,6 +384,7 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
                     view,
                     api_name=f"named_{f}",
                     trigger_mode="always_last",
+                    draws=slid_named,
                 )
                 if gen.preview is not None:
                     wire(
@@ -381,6 +395,7 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
                         api_name=f"drag_named_{f}",
                         trigger_mode="always_last",
                         preview=True,
+                        draws=slid_named,
                     )
             wire(ui["dice"][f].click, roll, [state], [*view, seeds[f], *ui["named"].get(f, [])], api_name=f"roll_{f}")
 

@@ -664,6 +664,40 @@ def test_a_preview_that_ends_after_a_later_event_of_its_visitor_started_is_dropp
     assert ordered(lambda: ["x"], order, 1, preview=True)(None) == ["x"]
 
 
+def test_a_preview_that_starts_after_its_own_full_picture_is_dropped():
+    # The last key press's preview waits for the one before it while the key-up's full
+    # picture of the same slider position already ran: started later, it is not superseded
+    # (issue 21's race, seen in CI: the picture stayed the preview's).
+    order = EventOrder()
+    runs = []
+
+    def draw(kind):
+        def fn(s, seed, amount):
+            runs.append((kind, amount))
+            return [f"{kind} {amount}", "status"]
+
+        return fn
+
+    slid = lambda args: ("sliders", "fg", *args[1:])  # noqa: E731
+    preview = ordered(draw("preview"), order, 2, preview=True, draws=slid)
+    full = ordered(draw("full"), order, 2, draws=slid)
+    a, b = SimpleNamespace(session_hash="a"), SimpleNamespace(session_hash="b")
+    assert full(a, "s", 0, 0.75) == ["full 0.75", "status"]
+    dropped = preview(a, "s", 0, 0.75)
+    assert all(isinstance(o, dict) and o.get("__type__") == "update" for o in dropped)
+    assert runs == [("full", 0.75)]  # dropped at its start: no decoder pass
+    assert preview(b, "s", 0, 0.75) == ["preview 0.75", "status"]  # another visitor's: shown
+    assert preview(a, "s", 0, 0.8) == ["preview 0.8", "status"]  # a new position: shown
+    # dragged back to the full picture's position: the page shows 0.8's preview, so shown
+    assert preview(a, "s", 0, 0.75) == ["preview 0.75", "status"]
+    full(a, "s", 1, 0.75)  # another seed at the same amount draws someone else
+    assert preview(a, "s", 0, 0.75) == ["preview 0.75", "status"]
+    # a full picture that does not say what it draws (a dice) forgets the last one's
+    full(a, "s", 0, 0.75)
+    ordered(draw("dice"), order, 2)(a, "s", 0, 0.0)
+    assert preview(a, "s", 0, 0.75) == ["preview 0.75", "status"]
+
+
 def test_ordered_functions_ask_gradio_for_the_request_and_keep_their_own_special_arguments():
     import inspect
 
