@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from conftest import TINY_TRAIN
 
 from dpg.checkpoint import save_weights
 from dpg.cli import main as dpg
@@ -123,29 +124,26 @@ def test_meaningless_config_values_are_refused(setting, message):
         override(tiny(), [setting])
 
 
-TINY = ["--preset", "tiny", "--no-progress", "--device", "cpu"]
-
-
 def test_trainers_report_bad_paths_and_unreadable_checkpoints(tmp_path, capsys):
     afile = tmp_path / "afile"
     afile.write_text("not a folder")
-    assert stage1.main(TINY + ["--out", str(afile)]) == 1
+    assert stage1.main(TINY_TRAIN + ["--out", str(afile)]) == 1
     assert "check the paths given" in capsys.readouterr().err
     run_dir = tmp_path / "r"
-    assert stage1.main(TINY + ["--set", "stage1.steps=2", "--set", "run.checkpoint_every=2", "--out", str(run_dir)]) == 0
+    assert stage1.main(TINY_TRAIN + ["--set", "stage1.steps=2", "--set", "run.checkpoint_every=2", "--out", str(run_dir)]) == 0
     ckpt = run_dir / "checkpoints" / "ckpt-0000002.safetensors"
     ckpt.write_bytes(ckpt.read_bytes()[:100])  # truncated, as by a full disk
     capsys.readouterr()
-    assert stage1.main(TINY + ["--set", "stage1.steps=4", "--out", str(run_dir)]) == 1
+    assert stage1.main(TINY_TRAIN + ["--set", "stage1.steps=4", "--out", str(run_dir)]) == 1
     assert "--fresh" in capsys.readouterr().err
     state = run_dir / "checkpoints" / "ckpt-0000002.state.pt"
     ckpt.unlink()
-    assert stage1.main(TINY + ["--set", "stage1.steps=2", "--set", "run.checkpoint_every=2", "--fresh", "--out", str(run_dir)]) == 0
+    assert stage1.main(TINY_TRAIN + ["--set", "stage1.steps=2", "--set", "run.checkpoint_every=2", "--fresh", "--out", str(run_dir)]) == 0
     state.write_bytes(b"")  # an empty file (a crash before the data reached the disk): an error without a message
     capsys.readouterr()
-    assert stage1.main(TINY + ["--set", "stage1.steps=4", "--out", str(run_dir)]) == 1
+    assert stage1.main(TINY_TRAIN + ["--set", "stage1.steps=4", "--out", str(run_dir)]) == 1
     assert "--fresh" in capsys.readouterr().err
-    assert stage1.main(TINY + ["--set", "stage1.steps=4", "--fresh", "--out", str(run_dir)]) == 0
+    assert stage1.main(TINY_TRAIN + ["--set", "stage1.steps=4", "--fresh", "--out", str(run_dir)]) == 0
 
 
 def test_demo_refuses_unknown_stages_and_budgets(tmp_path, capsys):
@@ -274,7 +272,7 @@ def test_a_header_config_that_is_not_json_is_one_line_for_the_trainers(models, t
     with safe_open(str(models / "whole.safetensors"), framework="pt") as f:
         meta, state = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
     save_file(state, tmp_path / "text.safetensors", metadata={**meta, "config": "[[["})
-    rc = stage1.main(TINY + ["--init", str(tmp_path / "text.safetensors"), "--out", str(tmp_path / "r")])
+    rc = stage1.main(TINY_TRAIN + ["--init", str(tmp_path / "text.safetensors"), "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert rc == 1 and "damaged config" in err and "Traceback" not in err
 
@@ -283,7 +281,7 @@ def test_blown_up_weights_are_never_checkpointed(tmp_path, capsys):
     # lr=1e30 kept every loss finite for a step while the weights reached 1e30: the "last
     # good checkpoint" was poisoned and a resume NaN-ed at once
     out = tmp_path / "r"
-    rc = stage1.main(TINY + ["--set", "stage1.lr=1e30", "--set", "run.checkpoint_every=1", "--out", str(out)])
+    rc = stage1.main(TINY_TRAIN + ["--set", "stage1.lr=1e30", "--set", "run.checkpoint_every=1", "--out", str(out)])
     err = capsys.readouterr().err
     assert rc == 1 and "training stopped" in err
     for ckpt in (out / "checkpoints").glob("*.safetensors"):
@@ -297,7 +295,7 @@ def test_run_folders_stay_clean_across_kills_and_refused_resumes(tmp_path, capsy
     import stat
 
     out = tmp_path / "r"
-    assert stage1.main(TINY + ["--set", "stage1.steps=10", "--out", str(out)]) == 0
+    assert stage1.main(TINY_TRAIN + ["--set", "stage1.steps=10", "--out", str(out)]) == 0
     rows = [json.loads(x)["step"] for x in (out / "stats.jsonl").read_text().splitlines()]
     assert rows == sorted(set(rows))
     mode = stat.S_IMODE(os.stat(out / "stage1.safetensors").st_mode)
@@ -310,7 +308,7 @@ def test_run_folders_stay_clean_across_kills_and_refused_resumes(tmp_path, capsy
         p.unlink()
     with open(out / "stats.jsonl", "a") as f:  # rows logged after the checkpoint, before a kill
         f.write(json.dumps({"step": 99, "l1": 0.0}) + "\n")
-    assert stage1.main(TINY + ["--set", "stage1.steps=20", "--out", str(out)]) == 0
+    assert stage1.main(TINY_TRAIN + ["--set", "stage1.steps=20", "--out", str(out)]) == 0
     rows = [json.loads(x)["step"] for x in (out / "stats.jsonl").read_text().splitlines()]
     assert rows == sorted(set(rows)) and 99 not in rows and max(rows) == 20, (last, rows)
     assert not list((out / "checkpoints").glob(".*.tmp"))

@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from conftest import TINY_TRAIN
 from safetensors.torch import load_file
 
 from dpg.baselines import build, load_baseline, read_baseline_metadata, sample_images
@@ -17,8 +18,6 @@ from dpg.config import tiny
 from dpg.errors import UserError
 from dpg.model import DisentangledPersonModel
 from train import baselines
-
-TINY = ["--preset", "tiny", "--no-progress", "--device", "cpu"]
 
 
 @pytest.mark.parametrize("size", [(32, 16), (128, 64)])
@@ -64,7 +63,7 @@ def test_samples_depend_on_their_own_seed_only():
 @pytest.mark.parametrize("model", ["vae", "dcgan"])
 def test_train_writes_the_run_and_resumes_exactly(tmp_path, model):
     full, part = tmp_path / "full", tmp_path / "part"
-    assert baselines.main(TINY + ["--model", model, "--out", str(full)]) == 0
+    assert baselines.main(TINY_TRAIN + ["--model", model, "--out", str(full)]) == 0
     rows = [json.loads(line) for line in (full / "stats.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == 6
     assert (full / "losses.png").exists() and (full / "samples" / "step-0000006.png").exists()
@@ -72,8 +71,8 @@ def test_train_writes_the_run_and_resumes_exactly(tmp_path, model):
     meta = read_baseline_metadata(full / f"{model}.safetensors")
     assert meta["model"] == model and json.loads(meta["config"])["height"] == 32
     # killed after the step-3 checkpoint, then resumed: bit-identical to the uninterrupted run
-    assert baselines.main(TINY + ["--model", model, "--set", f"{model}_train.steps=3", "--out", str(part)]) == 0
-    assert baselines.main(TINY + ["--model", model, "--out", str(part)]) == 0
+    assert baselines.main(TINY_TRAIN + ["--model", model, "--set", f"{model}_train.steps=3", "--out", str(part)]) == 0
+    assert baselines.main(TINY_TRAIN + ["--model", model, "--out", str(part)]) == 0
     assert "step 4 " in (part / "log.txt").read_text()
     a, b = load_file(str(full / f"{model}.safetensors")), load_file(str(part / f"{model}.safetensors"))
     assert a.keys() == b.keys()
@@ -85,8 +84,8 @@ def test_train_writes_the_run_and_resumes_exactly(tmp_path, model):
 
 def test_train_refuses_unknown_keys_and_dry_runs(capsys):
     with pytest.raises(SystemExit):
-        baselines.main(TINY + ["--model", "vae", "--set", "vae.nope=1"])
-    assert baselines.main(TINY + ["--model", "vae", "--set", "vae.latent_dim=16", "--dry-run"]) == 0
+        baselines.main(TINY_TRAIN + ["--model", "vae", "--set", "vae.nope=1"])
+    assert baselines.main(TINY_TRAIN + ["--model", "vae", "--set", "vae.latent_dim=16", "--dry-run"]) == 0
     assert json.loads(capsys.readouterr().out)["vae"]["latent_dim"] == 16
 
 
@@ -100,7 +99,7 @@ def test_load_refuses_a_main_model_checkpoint(tmp_path):
 def test_eval_sampling_writes_table_json_and_figure(tmp_path):
     runs = tmp_path / "runs"
     for model in ("vae", "dcgan"):
-        assert baselines.main(TINY + ["--model", model, "--set", f"{model}_train.steps=2", "--out", str(runs / model)]) == 0
+        assert baselines.main(TINY_TRAIN + ["--model", model, "--set", f"{model}_train.steps=2", "--out", str(runs / model)]) == 0
     torch.manual_seed(0)
     ours = tmp_path / "ours.safetensors"
     save_weights(ours, DisentangledPersonModel(tiny()), tiny())

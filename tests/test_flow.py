@@ -4,6 +4,7 @@ the exact inverse, the Gaussian start, inversion through the API without L-BFGS,
 
 import pytest
 import torch
+from conftest import TINY_TRAIN
 from safetensors.torch import load_file
 
 from dpg import checkpoint, inversion
@@ -138,16 +139,13 @@ def test_inversion_without_flows_is_unchanged(gen, monkeypatch):
     assert calls
 
 
-TINY = ["--preset", "tiny", "--no-progress", "--device", "cpu"]
-
-
 @pytest.fixture(scope="module")
 def tiny_model(tiny_runs, tmp_path_factory):
     """A whole tiny model: conftest's pose AE and stage I, and 4 stage-II steps."""
     root = tiny_runs
     out = tmp_path_factory.mktemp("s2")
     init = ["--init", str(root / "stage1" / "stage1.safetensors"), "--init", str(root / "pose_ae" / "pose_ae.safetensors")]
-    assert stage2.main(TINY + init + ["--procedural", "200", "--set", "stage2.steps=4", "--out", str(out)]) == 0
+    assert stage2.main(TINY_TRAIN + init + ["--procedural", "200", "--set", "stage2.steps=4", "--out", str(out)]) == 0
     return out / "model.safetensors"
 
 
@@ -219,10 +217,10 @@ def test_the_sliced_distance_pulls_a_flow_towards_the_mappings_draws(tiny_model,
 def test_stage2_trains_a_flow_from_its_gaussian_start(tiny_model, tmp_path, capsys):
     args = ["--init", str(tiny_model), "--init-stage2", str(tiny_model), "--factors", "bg", "--procedural", "200"]
     # a flow in place of a loaded FC ResNet must be restarted, and the refusal says so
-    assert stage2.main(TINY + args + ["--set", "mapping.flow=bg", "--out", str(tmp_path / "bad")]) == 1
+    assert stage2.main(TINY_TRAIN + args + ["--set", "mapping.flow=bg", "--out", str(tmp_path / "bad")]) == 1
     assert "--restart" in capsys.readouterr().err
     more = args + ["--restart", "bg", "--set", "mapping.flow=bg", "--set", "stage2.steps=2"]
-    assert stage2.main(TINY + more + ["--out", str(tmp_path / "f")]) == 0
+    assert stage2.main(TINY_TRAIN + more + ["--out", str(tmp_path / "f")]) == 0
     gen = PersonGenerator.from_checkpoint(str(tmp_path / "f" / "model.safetensors"), "cpu")
     m = gen.model.stage2.mappings["bg"]
     assert isinstance(m, FlowMapping)
@@ -234,7 +232,7 @@ def test_stage2_trains_a_flow_from_its_gaussian_start(tiny_model, tmp_path, caps
     # and it continues as a flow without --restart
     cont = ["--init", str(tmp_path / "f" / "model.safetensors"), "--init-stage2", str(tmp_path / "f" / "model.safetensors")]
     cont += ["--factors", "bg", "--procedural", "200", "--set", "mapping.flow=bg", "--set", "stage2.steps=1"]
-    assert stage2.main(TINY + cont + ["--out", str(tmp_path / "g")]) == 0
+    assert stage2.main(TINY_TRAIN + cont + ["--out", str(tmp_path / "g")]) == 0
 
 
 def test_a_distilled_flow_rides_through_another_factors_stage2_with_its_facts(tiny_model, tmp_path):
@@ -242,7 +240,7 @@ def test_a_distilled_flow_rides_through_another_factors_stage2_with_its_facts(ti
     assert flow_cli.main(["--from", str(tiny_model), "--factors", "bg", "--steps", "20", "--out", str(flowed), "--full"]) == 0
     # the foreground's FC ResNet trains on; the background's flow is loaded and kept as it was
     args = ["--init", str(flowed), "--init-stage2", str(flowed), "--factors", "fg", "--procedural", "200"]
-    assert stage2.main(TINY + args + ["--set", "mapping.flow=bg", "--set", "stage2.steps=2", "--out", str(tmp_path / "s")]) == 0
+    assert stage2.main(TINY_TRAIN + args + ["--set", "mapping.flow=bg", "--set", "stage2.steps=2", "--out", str(tmp_path / "s")]) == 0
     out = tmp_path / "s" / "model.safetensors"
     a, b = load_file(str(flowed)), load_file(str(out))
     assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("stage2.mappings.bg."))

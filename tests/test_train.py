@@ -8,11 +8,10 @@ import sys
 
 import pytest
 import torch
+from conftest import TINY_TRAIN
 from safetensors.torch import load_file
 
 from train import stage1, stage2
-
-TINY = ["--preset", "tiny", "--no-progress", "--device", "cpu"]
 
 
 def test_stage1_writes_logs_samples_and_rotating_checkpoints(tiny_runs):
@@ -31,11 +30,11 @@ def test_stage1_warm_start_continues_a_checkpoint_and_counts_its_steps(tiny_runs
 
     start = str(tiny_runs / "stage1" / "stage1.safetensors")  # 20 steps
     still = tmp_path / "still"  # one step at a vanishing learning rate: the start's weights
-    assert stage1.main(TINY + ["--init", start, "--set", "stage1.steps=1", "--set", "stage1.lr=1e-30", "--out", str(still)]) == 0
+    assert stage1.main(TINY_TRAIN + ["--init", start, "--set", "stage1.steps=1", "--set", "stage1.lr=1e-30", "--out", str(still)]) == 0
     a, b = load_file(start), load_file(str(still / "stage1.safetensors"))
     for k in a:
         torch.testing.assert_close(a[k].float(), b[k].float(), rtol=1e-5, atol=1e-6)
-    more = TINY + ["--init", start, "--set", "stage1.steps=3", "--out", str(tmp_path / "more")]
+    more = TINY_TRAIN + ["--init", start, "--set", "stage1.steps=3", "--out", str(tmp_path / "more")]
     for _ in range(2):  # the same command twice: the second resumes a finished run and adds nothing
         assert stage1.main(more) == 0
         meta = read_metadata(str(tmp_path / "more" / "stage1.safetensors"))
@@ -43,13 +42,13 @@ def test_stage1_warm_start_continues_a_checkpoint_and_counts_its_steps(tiny_runs
     # --init added to a folder whose checkpoints never started from it: they resume, and the
     # header counts no start's steps
     plain = tmp_path / "plain"
-    assert stage1.main(TINY + ["--set", "stage1.steps=2", "--out", str(plain)]) == 0
-    assert stage1.main(TINY + ["--init", start, "--set", "stage1.steps=3", "--out", str(plain)]) == 0
+    assert stage1.main(TINY_TRAIN + ["--set", "stage1.steps=2", "--out", str(plain)]) == 0
+    assert stage1.main(TINY_TRAIN + ["--init", start, "--set", "stage1.steps=3", "--out", str(plain)]) == 0
     meta = read_metadata(str(plain / "stage1.safetensors"))
     assert (meta["steps"], meta["init_steps"]) == ("3", "0")
     capsys.readouterr()
     bad = ["--init", start, "--set", "model.channels=4", "--out", str(tmp_path / "bad")]
-    assert stage1.main(TINY + bad) == 1
+    assert stage1.main(TINY_TRAIN + bad) == 1
     assert "different model config" in capsys.readouterr().err
     from train import demo
 
@@ -59,13 +58,13 @@ def test_stage1_warm_start_continues_a_checkpoint_and_counts_its_steps(tiny_runs
 
 def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     full = tmp_path / "full"
-    args = TINY + ["--set", "stage1.steps=6", "--set", "run.checkpoint_every=3", "--set", "stage1.adv_start=2"]
+    args = TINY_TRAIN + ["--set", "stage1.steps=6", "--set", "run.checkpoint_every=3", "--set", "stage1.adv_start=2"]
     assert stage1.main(args + ["--out", str(full)]) == 0
     part = tmp_path / "part"
     # the first run stops after its step-3 checkpoint, as if killed there; the second resumes
     assert (
         stage1.main(
-            TINY + ["--set", "stage1.steps=3", "--set", "run.checkpoint_every=3", "--set", "stage1.adv_start=2", "--out", str(part)]
+            TINY_TRAIN + ["--set", "stage1.steps=3", "--set", "run.checkpoint_every=3", "--set", "stage1.adv_start=2", "--out", str(part)]
         )
         == 0
     )
@@ -84,7 +83,7 @@ def test_nan_loss_stops_with_the_step_named_and_keeps_the_last_checkpoint(tmp_pa
         return {**stats, "l1": float("nan")} if args[6] == 7 else stats  # index 7: the 8th step, numbered from 1 as the log does
 
     monkeypatch.setattr(stage1, "stage1_step", poisoned)
-    rc = stage1.main(TINY + ["--set", "run.checkpoint_every=5", "--out", str(tmp_path / "r")])
+    rc = stage1.main(TINY_TRAIN + ["--set", "run.checkpoint_every=5", "--out", str(tmp_path / "r")])
     assert rc == 1
     err = capsys.readouterr().err
     assert "at step 8" in err and "last good checkpoint is step 5" in err
@@ -94,7 +93,7 @@ def test_nan_loss_stops_with_the_step_named_and_keeps_the_last_checkpoint(tmp_pa
 def test_stage2_trains_on_the_frozen_stage1_and_the_result_samples(tiny_runs, tmp_path):
     out = tmp_path / "s2"
     init = ["--init", str(tiny_runs / "stage1" / "stage1.safetensors"), "--init", str(tiny_runs / "pose_ae" / "pose_ae.safetensors")]
-    assert stage2.main(TINY + init + ["--procedural", "200", "--out", str(out)]) == 0
+    assert stage2.main(TINY_TRAIN + init + ["--procedural", "200", "--out", str(out)]) == 0
     assert (out / "embeddings.safetensors").exists()
     from dpg.inference import PersonGenerator
 
@@ -102,22 +101,22 @@ def test_stage2_trains_on_the_frozen_stage1_and_the_result_samples(tiny_runs, tm
     images = gen.compose(gen.sample(fg=[1, 2], bg=[3, 3], pose=[4, 5]))
     assert images.shape == (2, 32, 16, 3) and images.dtype.name == "uint8"
     # stage II without a stage I is refused with a message, not a traceback
-    assert stage2.main(TINY + ["--out", str(tmp_path / "bad")]) == 1
+    assert stage2.main(TINY_TRAIN + ["--out", str(tmp_path / "bad")]) == 1
 
 
 def test_stage2_warm_start_trains_only_the_named_factors(tiny_runs, tmp_path, capsys):
     first = tmp_path / "first"
     init = ["--init", str(tiny_runs / "stage1" / "stage1.safetensors"), "--init", str(tiny_runs / "pose_ae" / "pose_ae.safetensors")]
-    assert stage2.main(TINY + init + ["--procedural", "200", "--set", "stage2.steps=4", "--out", str(first)]) == 0
+    assert stage2.main(TINY_TRAIN + init + ["--procedural", "200", "--set", "stage2.steps=4", "--out", str(first)]) == 0
     model = str(first / "model.safetensors")
     more = tmp_path / "more"
     # continue the shipped model's pose mapping alone: stage I and the pose AE come from the same file
     args = ["--init", model, "--init-stage2", model, "--factors", "pose", "--procedural", "200", "--set", "stage2.steps=3"]
-    assert stage2.main(TINY + args + ["--out", str(more)]) == 0
+    assert stage2.main(TINY_TRAIN + args + ["--out", str(more)]) == 0
     cached = load_file(str(more / "embeddings.safetensors"))
     assert set(cached) == {"pose"} and len(cached["pose"]) == 400  # no image encoded; 200 poses and mirrors
     other = [a if a != "200" else "100" for a in args]  # other poses in the same folder: re-encoded, not reused
-    assert stage2.main(TINY + other + ["--out", str(more)]) == 0
+    assert stage2.main(TINY_TRAIN + other + ["--out", str(more)]) == 0
     assert len(load_file(str(more / "embeddings.safetensors"))["pose"]) == 200
     # the same weights in a touched file: the cache is reused (it re-encoded for minutes when
     # it was keyed on the --init files' dates)
@@ -128,7 +127,7 @@ def test_stage2_warm_start_trains_only_the_named_factors(tiny_runs, tmp_path, ca
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(stage2, "real_embeddings", refuse)
-        assert stage2.main(TINY + other + ["--out", str(more)]) == 0
+        assert stage2.main(TINY_TRAIN + other + ["--out", str(more)]) == 0
     a, b = load_file(model), load_file(str(more / "model.safetensors"))
     changed = {k.split(".")[2] for k in a if k.startswith("stage2.") and not torch.equal(a[k], b[k])}
     assert changed == {"pose"}  # the pose mapping and critic moved; foreground and background did not
@@ -139,11 +138,11 @@ def test_stage2_warm_start_trains_only_the_named_factors(tiny_runs, tmp_path, ca
     assert meta["stage2_factors"] == "pose" and meta["stage2_init"] == model
     assert meta["stage2_steps"] == "4" and meta["stage2_pose_extra_steps"] == "3"  # the start's, plus this run's
     capsys.readouterr()
-    assert stage2.main(TINY + args[:4] + ["--factors", "hair", "--out", str(tmp_path / "bad")]) == 1
+    assert stage2.main(TINY_TRAIN + args[:4] + ["--factors", "hair", "--out", str(tmp_path / "bad")]) == 1
     assert "--factors 'hair'" in capsys.readouterr().err
     # a wider pose mapping from scratch beside the shipped foreground and background mappings
     wide = args + ["--restart", "pose", "--set", "mapping.pose_hidden=48"]
-    assert stage2.main(TINY + wide + ["--out", str(tmp_path / "wide")]) == 0
+    assert stage2.main(TINY_TRAIN + wide + ["--out", str(tmp_path / "wide")]) == 0
     c = load_file(str(tmp_path / "wide" / "model.safetensors"))
     assert c["stage2.mappings.pose.net.inp.weight"].shape[0] == 48 != a["stage2.mappings.pose.net.inp.weight"].shape[0]
     assert all(torch.equal(a[k], c[k]) for k in a if ".pose." not in k)  # fg and bg loaded, untouched
@@ -159,12 +158,12 @@ def test_stage2_warm_start_trains_only_the_named_factors(tiny_runs, tmp_path, ca
         metadata={**{k: v for k, v in read_metadata(model).items() if k in ("format", "config")}, "stages": "stage1", "steps": "77"},
     )
     other = ["--init", str(tmp_path / "s1.safetensors")] + args
-    assert stage2.main(TINY + other + ["--out", str(tmp_path / "s1run")]) == 0
+    assert stage2.main(TINY_TRAIN + other + ["--out", str(tmp_path / "s1run")]) == 0
     assert read_metadata(str(tmp_path / "s1run" / "model.safetensors"))["stage1_steps"] == "77"
     capsys.readouterr()
-    assert stage2.main(TINY + args + ["--set", "mapping.pose_hidden=48", "--out", str(tmp_path / "bad")]) == 1
+    assert stage2.main(TINY_TRAIN + args + ["--set", "mapping.pose_hidden=48", "--out", str(tmp_path / "bad")]) == 1
     assert "--restart" in capsys.readouterr().err  # a changed width without --restart is refused, naming the way out
-    assert stage2.main(TINY + args[:4] + ["--factors", "pose", "--restart", "fg", "--out", str(tmp_path / "bad")]) == 1
+    assert stage2.main(TINY_TRAIN + args[:4] + ["--factors", "pose", "--restart", "fg", "--out", str(tmp_path / "bad")]) == 1
     assert "must be trained" in capsys.readouterr().err
 
 
@@ -180,7 +179,7 @@ def test_torchrun_two_cpu_processes_with_gloo(tmp_path):
         "29531",
         "-m",
         "train.stage1",
-        *TINY,
+        *TINY_TRAIN,
         "--set",
         "stage1.steps=4",
         "--set",
