@@ -304,6 +304,12 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
 
         order = EventOrder()
 
+        def slider_key(kind: str, f: str):
+            """What a slider's event draws, as ``EventOrder``'s key: its preview and its full
+            picture take the same inputs, the session and then what says the picture (the
+            seed and amounts, or the named amounts)."""
+            return lambda args: (kind, f, *args[1:])
+
         def wire(triggers, fn, inputs, outputs, preview=False, draws=None, **kw):
             """``fn`` on ``triggers``, guarded (messages to ``status``). By default an event
             of the "render" group (one decoder pass; they share the queue's limit) that
@@ -347,11 +353,6 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
             moved = "release" if gen.preview is not None else "input"
             changed = [seeds[f].submit, seeds[f].blur] + [getattr(sl, moved) for sl in sliders[f]]
 
-            def slid(args, f=f):
-                """What a slider's event draws: its preview and full picture take the same
-                inputs, the session and then the seed and amounts, which say it."""
-                return ("sliders", f, *args[1:])
-
             wire(
                 changed,
                 set_factor,
@@ -359,7 +360,7 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
                 [*view[:-1], seeds[f], *sliders[f], *ui["named"].get(f, []), status],
                 api_name=f"set_{f}",
                 trigger_mode="always_last",
-                draws=slid,
+                draws=slider_key("sliders", f),
             )
             if gen.preview is not None:
                 wire(
@@ -370,13 +371,9 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
                     api_name=f"drag_{f}",
                     trigger_mode="always_last",
                     preview=True,
-                    draws=slid,
+                    draws=slider_key("sliders", f),
                 )
             if f in ui["named"]:
-
-                def slid_named(args, f=f):
-                    return ("named", f, *args[1:])  # as slid: the session, then the amounts
-
                 wire(
                     [getattr(sl, moved) for sl in ui["named"][f]],
                     set_named,
@@ -384,7 +381,7 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
                     view,
                     api_name=f"named_{f}",
                     trigger_mode="always_last",
-                    draws=slid_named,
+                    draws=slider_key("named", f),
                 )
                 if gen.preview is not None:
                     wire(
@@ -395,7 +392,7 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
                         api_name=f"drag_named_{f}",
                         trigger_mode="always_last",
                         preview=True,
-                        draws=slid_named,
+                        draws=slider_key("named", f),
                     )
             wire(ui["dice"][f].click, roll, [state], [*view, seeds[f], *ui["named"].get(f, [])], api_name=f"roll_{f}")
 
