@@ -30,12 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_app import read_log, served  # noqa: E402
+from dpg.app import headless  # noqa: E402
 from dpg.directions import directions_path  # noqa: E402
 from dpg.eval.bench import machine  # noqa: E402
 from dpg.hub import resolve_checkpoint  # noqa: E402
 from dpg.preview import preview_path  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = headless.CHROMIUM
 PERSON = "#person img"
 COUNT = """() => { window.__pictures = []; let last = document.querySelector('#person img')?.src;
   new MutationObserver(() => { const i = document.querySelector('#person img');
@@ -75,9 +76,7 @@ def drag(url: str, seconds: float, driver: str) -> tuple[list[float], int]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
+        browser = headless.launch(pw)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.set_default_timeout(60_000)
         page.goto(url, wait_until="domcontentloaded")

@@ -15,9 +15,11 @@ import socket
 import tempfile
 from pathlib import Path
 
+from dpg.app import headless
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "assets" / "examples"
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = headless.CHROMIUM
 
 
 def main() -> None:
@@ -40,9 +42,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
+        browser = headless.launch(pw)
         page = browser.new_page(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
         page.set_default_timeout(60_000)
         page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")

@@ -14,10 +14,11 @@ import pytest
 import torch
 from conftest import seeded_tiny_model
 
+from dpg.app import headless
 from dpg.inference import PersonGenerator
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = headless.CHROMIUM
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "assets" / "examples" / "astronaut.jpg"
 PERSON = "#person img"
@@ -49,9 +50,7 @@ def browser():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (the CI script does)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
+        browser = headless.launch(p)
         yield browser
         browser.close()
 
