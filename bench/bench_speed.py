@@ -3,6 +3,7 @@
 page gets; plus how far apart their pictures are on a few sampled people.
 
     python bench/bench_speed.py [--checkpoint assets/dpg-demo.safetensors] [--threads 1 2] [--reps 40]
+    python bench/bench_speed.py --picture docs/preview-vs-full.png  # the two decoders' pictures, no timing
 
 Each repetition times every variant once, in a rotated order, so a busy machine slows them
 alike; the figures are medians and ratios to today's compose in the same run. Each thread
@@ -47,13 +48,33 @@ def eager_composer(gen):
     return compose
 
 
+def picture(checkpoint, out: str) -> int:
+    """Eight sampled people (fg seeds 0-7, bg 20-27, pose 40-47), the full decoder's pictures
+    in the top row and the preview decoder's below, each 2x (nearest), as ``out``."""
+    gen = PersonGenerator.from_checkpoint(checkpoint, "cpu")
+    if gen.preview is None:
+        print("no preview decoder beside the weights (python -m train.preview makes one)")
+        return 1
+    composer = FastComposer(gen, split=False)
+    f = gen.sample(fg=list(range(8)), bg=list(range(20, 28)), pose=list(range(40, 48)))
+    rows = [composer.compose(f), composer.compose(f, gen.preview)]  # [8, H, W, 3] uint8 each
+    psnr = [10 * np.log10(255**2 / max(np.mean((a.astype(float) - b) ** 2), 1e-9)) for a, b in zip(*rows)]
+    grid = np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
+    Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(out)
+    print(f"wrote {out}: preview against the full decoder, PSNR per person " + " ".join(f"{x:.1f}" for x in psnr) + " dB")
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", default=os.environ.get("DPG_CHECKPOINT"))
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--reps", type=int, default=40)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--picture", metavar="PNG", help="write eight sampled people, the full decoder above, the preview below, and stop")
     args = p.parse_args()
+    if args.picture:
+        return picture(args.checkpoint, args.picture)
     if not args.child:
         print(f"machine: {machine()}; NNPACK {nnpack_available()}")
         for threads in args.threads:
