@@ -1,7 +1,10 @@
 """Inference speed (issue 6): composing one 128x64 person from seeds at batch 1, throughput at
 batch 64, and inverting sampled people's three factors to a residual below 1% of the embedding
 norm, with the time it took (issue 21: 2 s); ``--compare CKPT`` inverts the same people with
-another model in the same run (e.g. one whose mappings are FC ResNets, not flows).
+another model in the same run (e.g. one whose mappings are FC ResNets, not flows). With flow
+mappings, it also times sampling one person's factors and inverting, with each contractive
+layer's scaled weight kept between calls (as shipped) and recomputed at every call (before
+session 12), interleaved in the same run.
 
     python bench/bench_inference.py [--checkpoint assets/dpg-demo.safetensors] [--people 3] [--compare CKPT]
 """
@@ -17,6 +20,7 @@ import numpy as np
 import torch
 
 from dpg.inference import PersonGenerator
+from dpg.mapping import ContractiveLinear, FlowMapping
 
 
 def timed(fn, reps: int) -> float:
@@ -40,6 +44,38 @@ def invert_people(gen, n: int) -> tuple[list[float], float]:
     return took, worst
 
 
+def kept_against_recomputed(gen, reps: int = 30) -> None:
+    """Sampling one person's three factors (batch 1: a slider's mapping work) and inverting one
+    person, with ``ContractiveLinear``'s scaled weight kept (as shipped) and recomputed at every
+    call (as before), alternating so that a busy machine slows both alike."""
+    kept = ContractiveLinear.scaled_weight
+    arms = {"kept": kept, "recomputed": ContractiveLinear._scaled_weight}
+    sample_ms = {a: [] for a in arms}
+    invert_s = {a: [] for a in arms}
+    target = gen.sample(fg=7, bg=8, pose=9)
+    try:
+        for r in range(reps):
+            for arm in list(arms)[r % 2 :] + list(arms)[: r % 2]:
+                ContractiveLinear.scaled_weight = arms[arm]
+                t = time.perf_counter()
+                gen.sample(fg=r, bg=r, pose=r)
+                sample_ms[arm].append((time.perf_counter() - t) * 1000)
+                if r < 6:
+                    t = time.perf_counter()
+                    gen.invert(target, iters=3000, tol=0.008, hops=20)
+                    invert_s[arm].append(time.perf_counter() - t)
+    finally:
+        ContractiveLinear.scaled_weight = kept
+    a, b = np.median(sample_ms["kept"]), np.median(sample_ms["recomputed"])
+    print(
+        f"FIGURE inference.sample_batch1_ms: {a:.2f}  (three factors from seeds, batch 1; recomputing the flows' scaled weights: {b:.2f}, x{a / b:.2f})"
+    )
+    a, b = np.median(invert_s["kept"]), np.median(invert_s["recomputed"])
+    print(
+        f"FIGURE inference.invert_kept_weights_s: {a:.2f}  (one person, three factors; recomputing the flows' scaled weights: {b:.2f}, x{a / b:.2f})"
+    )
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", default=os.environ.get("DPG_CHECKPOINT"))
@@ -60,6 +96,8 @@ def main() -> int:
         f"FIGURE inference.invert_seconds: {np.median(took):.2f}  (median of {args.people} sampled people, three factors; max {max(took):.2f} s; {kind})"
     )
     print(f"FIGURE inference.invert_max_residual: {worst:.4f}  (bar < 0.01 of the embedding norm)")
+    if any(isinstance(m, FlowMapping) for m in gen.model.stage2.mappings.values()):
+        kept_against_recomputed(gen)
     if args.compare:
         old = PersonGenerator.from_checkpoint(args.compare, args.device)
         took_old, worst_old = invert_people(old, args.people)

@@ -62,8 +62,29 @@ class ContractiveLinear(nn.Linear):
         super().__init__(in_features, out_features)
         self.lipschitz = lipschitz
         self.register_buffer("u", torch.full((out_features,), out_features**-0.5))
+        self._frozen: tuple | None = None  # (what it was computed from, the scaled weight, ...)
 
     def scaled_weight(self) -> torch.Tensor:
+        """The weight over ``max(1, sigma / lipschitz)``. Without gradients and out of training
+        (the app, sampling, a flow's inversion: a 16-block flow's 32 layers per call, and the
+        inversion's fixed points call each block hundreds of times), it is computed once per
+        state of the weight and ``u``: two matrix-vector products and a division per layer per
+        call were two thirds of a slider event's mapping time. Any change to either (an
+        optimiser step, a load, a move to another device or dtype) changes their version or
+        storage, and it is computed again."""
+        if self.training or torch.is_grad_enabled():
+            return self._scaled_weight()
+        w = self.weight
+        key = (w.data_ptr(), w._version, w.dtype, w.device, self.u.data_ptr(), self.u._version)
+        frozen = self._frozen  # one read: another thread may replace it meanwhile
+        if frozen is None or frozen[0] != key:
+            # the tensors it came from are held too, so that their memory is not reused by
+            # another weight with the same address and version while this is kept
+            frozen = (key, self._scaled_weight(), w.detach(), self.u.detach())
+            self._frozen = frozen
+        return frozen[1]
+
+    def _scaled_weight(self) -> torch.Tensor:
         w = self.weight
         with torch.no_grad():
             u = self.u

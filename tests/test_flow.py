@@ -48,6 +48,40 @@ def test_contractive_linear_holds_its_bound_and_leaves_smaller_weights_alone():
     assert torch.equal(big.u, u)  # no power-iteration step outside training
 
 
+def test_a_frozen_scaled_weight_follows_every_change_of_the_weights():
+    # out of training and without gradients the scaled weight is computed once per state of
+    # the weight; an in-place step, a load, a cast or a training step must each be seen
+    layer = ContractiveLinear(6, 8, 0.5)
+    with torch.no_grad():
+        layer.weight.mul_(10)
+    layer.eval()
+    x = torch.randn(3, 6)
+
+    def fresh():  # the same layer, nothing kept
+        return torch.nn.functional.linear(x.to(layer.weight.dtype), layer._scaled_weight(), layer.bias)
+
+    with torch.no_grad():
+        first = layer(x)
+        assert layer.scaled_weight() is layer.scaled_weight()  # kept
+        layer.weight.add_(1.0)  # an optimiser's in-place step
+        assert not torch.equal(layer(x), first)
+        torch.testing.assert_close(layer(x), fresh(), rtol=0, atol=0)
+        layer.load_state_dict({k: v * 2 for k, v in layer.state_dict().items()})
+        torch.testing.assert_close(layer(x), fresh(), rtol=0, atol=0)
+    layer.double()
+    with torch.no_grad():
+        assert layer(x.double()).dtype == torch.float64
+        torch.testing.assert_close(layer(x.double()), fresh(), rtol=0, atol=0)
+    layer.train()
+    layer(x.double()).sum().backward()  # training: a power-iteration step and gradients
+    assert layer.weight.grad is not None
+    layer.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x.double()), fresh(), rtol=0, atol=0)  # u moved: recomputed
+    y = layer(x.double())  # eval with gradients (inversion by gradient): not frozen, differentiable
+    assert y.requires_grad
+
+
 def test_flow_inverse_is_exact_for_drawn_and_arbitrary_embeddings():
     m = strong_flow()
     z = m.noise(5, torch.Generator().manual_seed(1))
