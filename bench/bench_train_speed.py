@@ -1,8 +1,10 @@
 """Stage-I training speed: steps/s of the ``cpu`` and ``market`` presets and the achieved
 FLOP/s of a training step as a fraction of this machine's matrix-multiply peak, all measured
-in one run (issue 5). Synthetic tensors stand in for data so only the model is timed.
+in one run (issue 5); and stage II's embedding cache (``train.stage2.real_embeddings``: the
+frozen encoders over every training person and its mirror), images a second in fp32 and under
+bf16 autocast side by side. Synthetic tensors stand in for data so only the model is timed.
 
-    python bench/bench_train_speed.py [--device cuda] [--market-steps 2]
+    python bench/bench_train_speed.py [--device cuda] [--market-steps 2] [--embeddings-only]
 """
 
 from __future__ import annotations
@@ -95,14 +97,41 @@ def step_speed(cfg, device, steps: int, batch: int, bf16: bool = False, channels
     return steps / (time.perf_counter() - t), flops
 
 
+def embed_speed(cfg, device, batches: int, bf16: bool) -> float:
+    """Images a second through the ``cfg`` model's encoders at batch 64, as stage II caches
+    its real embeddings (no gradients; ``bf16``: under autocast)."""
+    torch.manual_seed(0)
+    model = DisentangledPersonModel(cfg).to(device).eval()
+    b = fake_batch(cfg, 64, device)
+    ctx = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    with torch.no_grad(), ctx():
+        model.stage1.encode(b["image"], b["mask"], b["rois"], b["roi_vis"])  # warm-up
+        sync(device)
+        t = time.perf_counter()
+        for _ in range(batches):
+            model.stage1.encode(b["image"], b["mask"], b["rois"], b["roi_vis"])
+        sync(device)
+    return batches * 64 / (time.perf_counter() - t)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
     p.add_argument("--cpu-steps", type=int, default=5)
     p.add_argument("--market-steps", type=int, default=1)
     p.add_argument("--no-bf16", action="store_true", help="skip the bf16 column (slow where the CPU emulates bf16)")
+    p.add_argument("--embeddings-only", action="store_true", help="time stage II's embedding cache alone")
     args = p.parse_args()
     device = torch.device(args.device)
+    fp32 = embed_speed(cpu(), device, 4, bf16=False)
+    print(
+        f"FIGURE train.embed.fp32.images_per_s: {fp32:.1f}  (stage II's embedding cache, cpu preset, batch 64, {torch.get_num_threads()} threads)"
+    )
+    if not args.no_bf16:
+        bf16 = embed_speed(cpu(), device, 4, bf16=True)
+        print(f"FIGURE train.embed.bf16.images_per_s: {bf16:.1f}  (x{bf16 / fp32:.2f} of fp32, same run)")
+    if args.embeddings_only:
+        return 0
     peak, precision = matmul_peak(device)
     print(f"FIGURE train.matmul_peak_gflops: {peak / 1e9:.1f}  ({device}, {precision}, {torch.get_num_threads()} threads)")
     bf16_peak, _ = matmul_peak(device, dtype=torch.bfloat16)
