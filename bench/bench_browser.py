@@ -18,7 +18,6 @@ stops. The browser and the server share this machine's cores, as they would on a
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
@@ -36,7 +35,6 @@ from dpg.eval.bench import machine  # noqa: E402
 from dpg.hub import resolve_checkpoint  # noqa: E402
 from dpg.preview import preview_path  # noqa: E402
 
-CHROMIUM = headless.CHROMIUM
 PERSON = "#person img"
 COUNT = """() => { window.__pictures = []; let last = document.querySelector('#person img')?.src;
   new MutationObserver(() => { const i = document.querySelector('#person img');
@@ -128,8 +126,8 @@ def main() -> int:
     )
     p.add_argument("--no-compare", action="store_true", help="only the app as shipped, not also without its preview decoder")
     args = p.parse_args()
-    if not os.path.exists(CHROMIUM):
-        print(f"SKIP browser.pictures_per_s: {CHROMIUM} is missing (apt-get install chromium)")
+    if not headless.available():
+        print(f"SKIP browser.pictures_per_s: {headless.CHROMIUM} is missing (apt-get install chromium)")
         return 0
     try:
         import playwright.sync_api  # noqa: F401

@@ -48,6 +48,11 @@ def eager_composer(gen):
     return compose
 
 
+def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of picture ``b`` against ``a`` (0-255 values)."""
+    return float(10 * np.log10(255**2 / max(np.mean((a.astype(float) - b.astype(float)) ** 2), 1e-9)))
+
+
 def picture(checkpoint, out: str) -> int:
     """Eight sampled people (fg seeds 0-7, bg 20-27, pose 40-47), the full decoder's pictures
     in the top row and the preview decoder's below, each 2x (nearest), as ``out``."""
@@ -58,7 +63,7 @@ def picture(checkpoint, out: str) -> int:
     composer = FastComposer(gen, split=False)
     f = gen.sample(fg=list(range(8)), bg=list(range(20, 28)), pose=list(range(40, 48)))
     rows = [composer.compose(f), composer.compose(f, gen.preview)]  # [8, H, W, 3] uint8 each
-    psnr = [10 * np.log10(255**2 / max(np.mean((a.astype(float) - b) ** 2), 1e-9)) for a, b in zip(*rows)]
+    psnr = [psnr_db(a, b) for a, b in zip(*rows)]
     grid = np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
     Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(out)
     print(f"wrote {out}: preview against the full decoder, PSNR per person " + " ".join(f"{x:.1f}" for x in psnr) + " dB")
@@ -110,8 +115,8 @@ def main() -> int:
         variants[f"preview decoder ({c} channels) + PNG level 1"] = lambda f: png(single.compose(f, gen.preview)[0], 1)
         worst, psnr = 0, []
         for f in people:  # how far the preview's picture is from the full decoder's
-            a, b = single.compose(f).astype(float), single.compose(f, gen.preview).astype(float)
-            psnr.append(10 * np.log10(255**2 / max(np.mean((a - b) ** 2), 1e-9)))
+            a, b = single.compose(f), single.compose(f, gen.preview)
+            psnr.append(psnr_db(a, b))
         print(f"preview against the full decoder on {len(people)} sampled people: PSNR {np.mean(psnr):.1f} dB (worst {min(psnr):.1f})")
     else:
         print("no preview decoder beside the weights (python -m train.preview makes one)")

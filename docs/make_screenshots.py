@@ -19,7 +19,6 @@ from dpg.app import headless
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "assets" / "examples"
-CHROMIUM = headless.CHROMIUM
 
 
 def main() -> None:

@@ -6,7 +6,6 @@ Needs ``/usr/bin/chromium`` (``apt-get install chromium``; ``.ci/run`` installs 
 """
 
 import importlib.util
-import os
 import socket
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from dpg.app import headless
 from dpg.inference import PersonGenerator
 
 pytestmark = pytest.mark.browser
-CHROMIUM = headless.CHROMIUM
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "assets" / "examples" / "astronaut.jpg"
 PERSON = "#person img"
@@ -46,8 +44,8 @@ def url():
 @pytest.fixture(scope="module")
 def browser():
     # one Playwright per module: a second sync_playwright() in the same thread is refused
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (the CI script does)")
+    if not headless.available():
+        pytest.skip(f"{headless.CHROMIUM} is missing: apt-get install chromium (the CI script does)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
         browser = headless.launch(p)
