@@ -104,6 +104,14 @@ class Stage1Train:
     # Weight of the structure loss (``losses.ssim_loss``: 1 - grayscale SSIM, about 0.6 on
     # real people at the start): 0 trains as the paper.
     ssim_weight: float = 0.0
+    # D1's architecture: "dcgan" is the reference's (one logit per image, batch norm);
+    # "patch" scores overlapping patches with spectrally normalised layers (pix2pix's
+    # PatchGAN with Miyato et al.'s normalisation), a critic that stays informative
+    # against blurred reconstructions where the global one wins at once on 2 cores.
+    discriminator: str = "dcgan"
+    # Train the decoder alone (the stem and both encoders frozen): every embedding stays
+    # as it was, so a continued model keeps its stage-II mappings and named directions.
+    freeze_encoders: bool = False
 
 
 @dataclass(frozen=True)
@@ -329,6 +337,7 @@ CHOICES = {
     "pose_map_mode": ("disk", "gaussian"),
     "objective": ("wgan", "wgan-gp"),
     "dataset": ("market", "deepfashion"),
+    "discriminator": ("dcgan", "patch"),
 }
 
 

@@ -56,6 +56,30 @@ def test_stage1_warm_start_continues_a_checkpoint_and_counts_its_steps(tiny_runs
     assert "--restart goes with --from" in capsys.readouterr().err
 
 
+def test_decoder_alone_with_the_patch_critic_keeps_every_embedding(tiny_runs, tmp_path):
+    """``stage1.freeze_encoders``: the decoder learns, the stem and encoders are bit for bit the
+    start's (so the start's stage II still fits its embeddings); the patch critic trains too."""
+    start = str(tiny_runs / "stage1" / "stage1.safetensors")
+    out = tmp_path / "dec"
+    sets = [
+        "stage1.steps=3",
+        "run.log_every=1",
+        "stage1.freeze_encoders=1",
+        "stage1.discriminator=patch",
+        "stage1.adv_start=0",
+        "stage1.lr=1e-2",
+    ]
+    assert stage1.main(TINY_TRAIN + ["--init", start, "--out", str(out)] + [a for kv in sets for a in ("--set", kv)]) == 0
+    a, b = load_file(start), load_file(str(out / "stage1.safetensors"))
+    frozen = [k for k in a if k.startswith(("stage1.stem.", "stage1.foreground.", "stage1.background."))]
+    learnt = [k for k in a if k.startswith("stage1.decoder.")]
+    assert frozen and learnt
+    assert all(torch.equal(a[k], b[k]) for k in frozen)
+    assert sum(not torch.equal(a[k], b[k]) for k in learnt) > len(learnt) // 2
+    rows = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
+    assert all(r["d"] > 0 for r in rows if "d" in r) and any("d" in r for r in rows)
+
+
 def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     full = tmp_path / "full"
     args = TINY_TRAIN + ["--set", "stage1.steps=6", "--set", "run.checkpoint_every=3", "--set", "stage1.adv_start=2"]

@@ -19,7 +19,7 @@ from torchvision.utils import save_image
 
 from dpg.checkpoint import config_json
 from dpg.data.sources import stage1_dataset
-from dpg.discriminator import ImageDiscriminator
+from dpg.discriminator import build_discriminator
 from dpg.model import DisentangledPersonModel
 from dpg.training import stage1_step
 from train.cli import parser, resolve_config, user_errors
@@ -66,12 +66,16 @@ def main(argv=None) -> int:
     if args.init:
         init_from(model, args.init, ["stage1"])
     model.to(d.device)
-    disc = ImageDiscriminator(m.disc_channels, (m.height, m.width)).to(d.device)
+    disc = build_discriminator(tc.discriminator, m.disc_channels, (m.height, m.width)).to(d.device)
     if cfg.run.channels_last:  # NHWC weights: the convolutions then run NHWC (inputs follow)
         model.stage1.to(memory_format=torch.channels_last)
         disc.to(memory_format=torch.channels_last)
+    if tc.freeze_encoders:  # the embeddings stay as they were: no gradient, no update
+        for part in (model.stage1.stem, model.stage1.foreground, model.stage1.background):
+            if part is not None:
+                part.requires_grad_(False)
     net = d.wrap(model.stage1)
-    opt_g = torch.optim.Adam(model.stage1.parameters(), tc.lr, betas=tc.betas)
+    opt_g = torch.optim.Adam([q for q in model.stage1.parameters() if q.requires_grad], tc.lr, betas=tc.betas)
     opt_d = torch.optim.Adam(disc.parameters(), tc.lr, betas=tc.betas)
     run = Run(args.out or f"runs/stage1-{cfg.name}", cfg, d.main, not args.no_progress)
 
