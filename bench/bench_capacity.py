@@ -4,8 +4,9 @@
 
 For held-out real people (the test split of a prepared folder) each model reconstructs
 from its encoders' embeddings (what ``bench_real`` scores), and then from embeddings fitted
-to each photo by gradient descent with the decoder frozen (Adam on the stage-I losses: L1,
-the structure loss and the colour loss, from the encoders' embeddings as the start). The
+to each photo by gradient descent with the decoder frozen (``dpg.inversion.refine_embeddings``:
+Adam on the stage-I losses, L1, the structure loss and the colour loss, from the encoders'
+embeddings as the start). The
 fitted reconstruction is as far as this decoder can go with embeddings of this size: if it
 is far above the encoders', better encoders (or training them longer) would raise the
 bench's SSIM; if it is close, only a richer code or a wider decoder would.
@@ -28,35 +29,16 @@ import time
 import numpy as np
 import torch
 
-from dpg import losses
 from dpg.data.geometry import person_geometry
 from dpg.data.market import read_split
 from dpg.eval import metrics as M
 from dpg.eval import real as R
 from dpg.inference import PersonGenerator
+from dpg.inversion import refine_embeddings
 from dpg.pixels import from_uint8, to_uint8
 from dpg.training import cpu_bf16_pays
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def fit(gen, x, g, kps, fg0, bg0, which: tuple[str, ...], steps: int, lr: float, bf16: bool):
-    """Embeddings fitted to ``x [N,3,H,W]`` with the decoder frozen: ``(fg, bg)``."""
-    fg = fg0.clone().requires_grad_("fg" in which)
-    bg = bg0.clone().requires_grad_("bg" in which)
-    params = [t for t in (fg, bg) if t.requires_grad]
-    # Adam moves each coordinate by about lr a step: scale it to the embeddings' own spread
-    opt = torch.optim.Adam([{"params": [t], "lr": lr * float(t.detach().std())} for t in params])
-    net = gen.model.stage1
-    for _ in range(steps):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):  # the losses run in fp32
-            out = net.decode(fg, bg, kps).float()
-        loss = 20 * losses.l1_loss(out, x) + 5 * losses.ssim_loss(out, x)
-        loss = loss + 2 * losses.region_colour_loss(out, x, g["mask"], g["rois"], g["roi_vis"])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return fg.detach(), bg.detach()
 
 
 def scores(recon, images, masks, rois, vis):
@@ -104,7 +86,7 @@ def main() -> int:
         print(f"FIGURE capacity.{label}.colour_encoded: {colour:.2f}", flush=True)
         fits = ((("fg", "bg"), ""), (("fg",), "_fg_only"), (("bg",), "_bg_only"))
         for which, name in fits if args.split else fits[:1]:
-            fg, bg = fit(gen, x, g, k, f.fg.detach(), f.bg.detach(), which, args.steps, args.lr, bf16)
+            fg, bg = refine_embeddings(gen.model.stage1, x, g, k, f.fg, f.bg, args.steps, args.lr, which, bf16)
             with torch.no_grad():
                 out = to_uint8(gen.model.stage1.decode(fg, bg, k))
             ssim, colour = scores(out, images, masks, rois, vis)

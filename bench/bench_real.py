@@ -4,8 +4,11 @@ trained on, every model side by side in one run (issue 18).
     python bench/bench_real.py --data PREPARED [--models procedural=assets/dpg-procedural.safetensors
                                real=assets/dpg-demo.safetensors] [--n 300] [--kid-n 150] [--pairs 200]
     python bench/bench_real.py --data PREPARED --quick --models a=A.safetensors b=B.safetensors
+    python bench/bench_real.py --data PREPARED --models plain=M.safetensors refined=M.safetensors:refine=50
 
-``--quick`` measures the reconstruction alone (SSIM and colour error, a minute a model): the
+A model given as ``PATH:refine=K`` encodes every photo with ``PersonGenerator.encode(...,
+refine=K)`` (its embeddings fitted to the photo, ``dpg.inversion.refine_embeddings``; the
+probes use the encoders' own). ``--quick`` measures the reconstruction alone (SSIM and colour error, a minute a model): the
 check to run on a stage-I checkpoint during training before the whole bench.
 
 Figures per model (``FIGURE real.<model>.<name>``):
@@ -38,6 +41,7 @@ import sys
 import time
 
 import numpy as np
+import torch
 
 from dpg.data.annotations import read_annotation_csv, read_pairs_csv
 from dpg.data.geometry import person_geometry
@@ -46,6 +50,7 @@ from dpg.data.peta import CLOTHING, crop_attributes, read_labels
 from dpg.eval import metrics as M
 from dpg.eval import real as R
 from dpg.inference import PersonGenerator
+from dpg.model import Factors
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.environ.get("DPG_SHARED_DATA", os.path.join(HERE, "..", "..", "shared", "data"))
@@ -134,9 +139,17 @@ def main() -> int:
     print(f"# {len(names)} held-out people, {len(pairs)} same-identity pairs, data {args.data}", flush=True)
     for spec in args.models:
         label, path = spec.split("=", 1)
+        path, _, steps = path.partition(":refine=")
+        refine = int(steps or 0)
         gen = PersonGenerator.from_checkpoint(path, "cpu")
         t = time.time()
-        recon = batched(lambda im, k: gen.compose(gen.encode(im, k)), images, kps)
+        # the held-out people encoded once (refined when asked): reconstructions and swaps
+        people = [gen.encode(images[i : i + 64], kps[i : i + 64], refine) for i in range(0, len(images), 64)]
+        fg_all = torch.cat([f.fg for f in people])
+        bg_all = torch.cat([f.bg for f in people]) if people[0].bg is not None else None
+        kp_all = torch.cat([f.keypoints for f in people])
+        every = lambda idx: Factors(fg_all[idx], None if bg_all is None else bg_all[idx], kp_all[idx])  # noqa: E731
+        recon = batched(lambda i: gen.compose(every(i)), np.arange(len(images)))
         # per image (SSIM, its map inside the person mask, outside it): one SSIM computation each
         ssim, person, background = np.nanmean([M.ssim_gray_split(r, x, m) for r, x, m in zip(recon, images, masks)], axis=0)
         colour = np.nanmean([R.region_colour_error(x, r, m, b, v) for x, r, m, b, v in zip(images, recon, masks, rois, vis)])
@@ -148,7 +161,7 @@ def main() -> int:
         if args.quick:
             continue
         if len(pairs):
-            out = batched(lambda a, k_a, k_b: gen.compose(gen.with_pose(gen.encode(a, k_a), k_b)), pa, ka, kb)
+            out = batched(lambda a, k_a, k_b: gen.compose(gen.with_pose(gen.encode(a, k_a, refine), k_b)), pa, ka, kb)
             t_ssim = np.mean([M.ssim_gray(o, b) for o, b in zip(out, pb)])
             t_mask = np.mean(
                 [
@@ -159,13 +172,7 @@ def main() -> int:
             print(f"FIGURE real.{label}.transfer_ssim: {t_ssim:.3f}")
             print(f"FIGURE real.{label}.transfer_mask_ssim: {t_mask:.3f}")
         print(f"# {label}: transfer {time.time() - t:.0f} s", flush=True)
-        swapped = batched(
-            lambda a, k_a, b, k_b: gen.compose(gen.swap(gen.encode(a, k_a), gen.encode(b, k_b), ("bg",))),
-            images,
-            kps,
-            images[donors],
-            kps[donors],
-        )
+        swapped = batched(lambda i: gen.compose(gen.swap(every(i), every(donors[i]), ("bg",))), np.arange(len(images)))
         d = np.array([R.background_swap(o, x, y, m, n) for o, x, y, m, n in zip(swapped, images, images[donors], masks, masks[donors])])
         d = d[np.isfinite(d).all(1)]
         toward = float((d[:, 1] < d[:, 0]).mean())

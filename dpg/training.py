@@ -60,8 +60,9 @@ def _probe_bf16() -> bool:
                 break
         return min(times)
 
-    fp32 = best(contextlib.nullcontext)
-    bf16 = best(lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+    with torch.enable_grad():  # callers may be under no_grad (PersonGenerator.encode)
+        fp32 = best(contextlib.nullcontext)
+        bf16 = best(lambda: torch.autocast("cpu", dtype=torch.bfloat16))
     return bf16 * BF16_MARGIN < fp32
 
 

@@ -36,6 +36,8 @@ def models(tmp_path_factory):
         (["eval", "transfer", "--limit", "-1"], "at least 1"),
         (["sample", "-n", "1000000"], "at most 100000"),
         (["sample", "--scale", "1000"], "at most 16"),
+        (["swap", "a.png", "b.png", "--refine", "-3"], "at least 0"),
+        (["transfer", "a.png", "--pose-json", "k.json", "--refine", "100000"], "at most 2000"),
     ],
 )
 def test_counts_and_seeds_are_checked_by_the_parser(args, message, capsys):
