@@ -30,17 +30,19 @@ def run(*args: str) -> None:
         sys.exit(rc)
 
 
-def reconstructions(photos: list[str], out: str) -> None:
-    """Rows: each photo's person as the model sees it (the crop), then its reconstruction."""
+def reconstructions(photos: list[str], out: str, refine: int = 25) -> None:
+    """Rows: each photo's person as the model sees it (the crop), its reconstruction from the
+    encoders' embeddings, and from the embeddings refined ``refine`` steps (``--refine``)."""
     from dpg.inference import PersonGenerator
 
     gen = PersonGenerator.from_checkpoint(None, "cpu")
-    crops, recons = [], []
+    crops, recons, refined = [], [], []
     for p in photos:
-        factors, crop, _ = gen.encode_photo(p)
-        crops.append(crop)
-        recons.append(gen.compose(factors)[0])
-    grid = np.concatenate([np.concatenate(crops, 1), np.concatenate(recons, 1)], 0)
+        person = gen.find_person(p)
+        crops.append(person.crop)
+        recons.append(gen.compose(gen.encode(person.crop[None], person.keypoints[None]))[0])
+        refined.append(gen.compose(gen.encode(person.crop[None], person.keypoints[None], refine))[0])
+    grid = np.concatenate([np.concatenate(rows, 1) for rows in (crops, recons, refined)], 0)
     Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(out)
 
 
