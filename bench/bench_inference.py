@@ -76,12 +76,31 @@ def kept_against_recomputed(gen, reps: int = 30) -> None:
     )
 
 
+def encode_times(gen, refine: int) -> None:
+    """Encoding one person (batch 1) from a sampled picture: the encoders alone against the
+    embeddings refined ``refine`` steps (``encode(..., refine=K)``, ``--refine`` of the
+    commands), interleaved in the same run, on this process's torch threads."""
+    person = gen.sample(fg=4, bg=5, pose=6)
+    image, kp = gen.compose(person), person.keypoints.cpu().numpy()
+    gen.encode(image, kp, 2)  # the bf16 probe and first-call costs out of the timing
+    plain, refined = [], []
+    for _ in range(3):
+        plain.append(timed(lambda: gen.encode(image, kp), 5))
+        t = time.perf_counter()
+        gen.encode(image, kp, refine)
+        refined.append(time.perf_counter() - t)
+    a, b = np.median(plain), np.median(refined)
+    print(f"FIGURE inference.encode_ms: {a * 1000:.1f}  (one person, the encoders' embeddings; {torch.get_num_threads()} threads)")
+    print(f"FIGURE inference.encode_refined_s: {b:.2f}  (one person, refined {refine} steps; x{b / a:.0f} the plain encode)")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", default=os.environ.get("DPG_CHECKPOINT"))
     p.add_argument("--device", default=None)
     p.add_argument("--people", type=int, default=3, help="sampled people to invert (default 3)")
     p.add_argument("--compare", default=None, metavar="CKPT", help="also invert the same people with this model, side by side")
+    p.add_argument("--refine", type=int, default=25, help="steps of the refined encode timed beside the plain one (default 25)")
     args = p.parse_args()
     gen = PersonGenerator.from_checkpoint(args.checkpoint, args.device)
     dev = f"{gen.device}, {torch.get_num_threads()} threads"
@@ -90,6 +109,7 @@ def main() -> int:
     seeds = list(range(64))
     many = timed(lambda: gen.compose(gen.sample(fg=seeds, bg=seeds, pose=seeds)), 3)
     print(f"FIGURE inference.throughput_batch64: {64 / many:.0f} images/s")
+    encode_times(gen, args.refine)
     took, worst = invert_people(gen, args.people)
     kind = ", ".join(f"{f} {type(m).__name__}" for f, m in gen.model.stage2.mappings.items())
     print(

@@ -159,6 +159,17 @@ def test_load_an_example_photo(gen, s0, finder):
     assert s2.other["name"] == "astronaut.jpg" and s2.fg == s0.fg and s2.photo is None
 
 
+def test_a_host_that_refines_uploads_gets_the_refined_embeddings(gen, s0, finder):
+    # app.py --refine K: the same person and keypoints, the embeddings fitted to the photo
+    from dpg.app.photos import PersonFinder
+
+    plain = finder.find(gen, str(ASTRONAUT))
+    refined = PersonFinder(refine=5).find(gen, str(ASTRONAUT))
+    assert np.array_equal(refined.crop, plain.crop) and np.array_equal(refined.keypoints, plain.keypoints)
+    assert not torch.equal(refined.factors.fg, plain.factors.fg)
+    torch.testing.assert_close(refined.factors.fg, gen.encode(plain.crop[None], plain.keypoints[None], 5).fg)
+
+
 def test_take_factors_and_parts_from_the_second_photo(gen, s0):
     s = with_two_people(gen, s0)
     bg = h.take_from_other(gen, s, ["background"])

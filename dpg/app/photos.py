@@ -67,8 +67,11 @@ class PersonFinder:
 
     MAX_WORKERS = 4
 
-    def __init__(self, detector=None, workers: int | None = None, store: "PhotoStore | None" = None):
+    def __init__(self, detector=None, workers: int | None = None, store: "PhotoStore | None" = None, refine: int = 0):
         self.store = store or PhotoStore()
+        # steps fitting each uploaded person's embeddings to the photo (PersonGenerator.encode):
+        # truer colours for 1-1.5 s more an upload on 2 cores; a host's choice (app.py --refine)
+        self.refine = refine
         default = int(os.environ.get("DPG_PHOTO_WORKERS", "0")) or min(self.MAX_WORKERS, os.cpu_count() or 1)
         n = workers or (1 if detector is not None else default)
         self.workers = max(1, int(n))
@@ -98,7 +101,7 @@ class PersonFinder:
             found = cropper.find(photo, (gen.height, gen.width), name)
         crop, kp = found.crop, found.keypoints
         person = PhotoPerson(photo, crop, kp, found.box, found.box_mask) if found.box_mask is not None else None
-        return FoundPerson(name, crop, kp, gen.encode(crop[None], kp[None]), photo.shape[:2], person)
+        return FoundPerson(name, crop, kp, gen.encode(crop[None], kp[None], self.refine), photo.shape[:2], person)
 
 
 # The page shows photo edits on a copy of the photo at most this tall (the picture is about
