@@ -16,7 +16,7 @@ Figures per model (``FIGURE capacity.<model>.<name>``): ``ssim_encoded``, ``ssim
 CIELAB colour error); with ``--split`` also ``ssim_fitted_fg_only`` (only the foreground
 fitted) and ``ssim_fitted_bg_only`` (only the background fitted): which code holds back the
 detail. A fit is a decoder's forward and backward per step and person (bf16 where
-``cpu_bf16_pays``): about 5 minutes for the defaults on 2 cores.
+``cpu_bf16_pays``): about 2 minutes for the defaults on 2 cores, 5 with ``--split``.
 """
 
 from __future__ import annotations

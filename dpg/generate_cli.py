@@ -56,7 +56,7 @@ def _refine(p):
         default=0,
         help="fit each person's foreground and background embeddings to their photo for this many steps, "
         "the decoder frozen: truer colours (held-out pedestrians: 3.0 -> about 2.1 CIELAB units at 150), "
-        "about 0.03 s a step a person on a CPU (default 0: the encoders' embeddings)",
+        "about 0.04 s a step a person on 2 CPU cores (default 0: the encoders' embeddings)",
     )
 
 
