@@ -140,6 +140,8 @@ def main() -> int:
     for spec in args.models:
         label, path = spec.split("=", 1)
         path, _, steps = path.partition(":refine=")
+        if steps and not steps.isdigit():
+            p.error(f"{spec}: PATH:refine=K takes a whole number of steps K")
         refine = int(steps or 0)
         gen = PersonGenerator.from_checkpoint(path, "cpu")
         t = time.time()

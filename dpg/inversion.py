@@ -169,21 +169,23 @@ def refine_embeddings(net, image, geometry: dict, keypoints, fg, bg, steps: int,
         return starts[f] + scale[f] * deltas[f] if f in deltas else starts[f]
 
     opt = torch.optim.Adam(list(deltas.values()), lr)
-    weights = list(net.parameters())
-    flags = [q.requires_grad for q in weights]
-    net.requires_grad_(False)  # gradients for the embeddings alone; restored after
-    try:
-        with torch.enable_grad():
-            for _ in range(steps):
-                with torch.autocast(image.device.type, dtype=torch.bfloat16, enabled=bf16):
-                    out = net.decode(current("fg"), current("bg"), keypoints).float()  # [N,3,H,W]; losses in fp32
-                loss = 20 * losses.l1_loss(out, image) + 5 * losses.ssim_loss(out, image)
-                loss = loss + 2 * losses.region_colour_loss(out, image, geometry["mask"], geometry["rois"], geometry["roi_vis"])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-    finally:
-        for q, flag in zip(weights, flags):
-            q.requires_grad_(flag)
+    n = image.shape[0]
+    with torch.enable_grad():
+        for _ in range(steps):
+            with torch.autocast(image.device.type, dtype=torch.bfloat16, enabled=bf16):
+                out = net.decode(current("fg"), current("bg"), keypoints).float()  # [N,3,H,W]; losses in fp32
+            loss = 20 * losses.l1_loss(out, image) + 5 * losses.ssim_loss(out, image)
+            # the colour loss averages over the batch's regions: per person here, so that a
+            # person's weight in it does not depend on how much of the others is visible
+            regions = [geometry[k].split(1) for k in ("mask", "rois", "roi_vis")]
+            colour = sum(losses.region_colour_loss(o, x, *g) for o, x, *g in zip(out.split(1), image.split(1), *regions))
+            loss = loss + 2 * colour / n
+            # gradients for the embeddings alone (torch.autograd.grad): the decoder's weights
+            # get none, and their requires_grad flags are never touched, so uploads refined
+            # at once on one shared model (the app's photo workers) do not disturb each other
+            grads = torch.autograd.grad(loss, list(deltas.values()))
+            for d, g in zip(deltas.values(), grads):
+                d.grad = g
+            opt.step()
     with torch.no_grad():
         return current("fg"), None if starts["bg"] is None else current("bg")

@@ -42,6 +42,7 @@ def test_refined_embeddings_reconstruct_the_photo_better_and_leave_the_model_alo
     # the decoder was frozen for the fit and is as it was
     assert all(torch.equal(v, gen.model.state_dict()[k]) for k, v in weights.items())
     assert [q.requires_grad for q in gen.model.parameters()] == grads
+    assert all(q.grad is None for q in gen.model.parameters())  # gradients for the embeddings alone
     for bad in (-1, 2.5, 10**9, "50", True):
         with pytest.raises(UserError, match="refine"):
             gen.encode(images, kp, refine=bad)
