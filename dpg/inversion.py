@@ -153,8 +153,8 @@ def refine_embeddings(net, image, geometry: dict, keypoints, fg, bg, steps: int,
 
     Why: the encoders draw each person's colours 3 CIELAB units off on average, and the
     decoder can do better: embeddings fitted this way bring held-out people's colour error
-    from 3.15 to 2.14 (``bench/bench_capacity.py``, 24 people, 150 steps), while the SSIM
-    barely moves (0.389 -> 0.396: the detail is not in reach of any code of this size)."""
+    from 3.15 to 2.13 (``bench/bench_capacity.py``, 24 people, 150 steps), while the SSIM
+    barely moves (0.389 -> 0.397: the detail is not in reach of any code of this size)."""
     from dpg import losses  # the training losses; imported here to keep inference's imports light
 
     # the fit moves each row in units of its own spread: delta [N, K] from zero, Adam's step
