@@ -16,7 +16,7 @@ Figures per model (``FIGURE capacity.<model>.<name>``): ``ssim_encoded``, ``ssim
 CIELAB colour error); with ``--split`` also ``ssim_fitted_fg_only`` (only the foreground
 fitted) and ``ssim_fitted_bg_only`` (only the background fitted): which code holds back the
 detail. A fit is a decoder's forward and backward per step and person (bf16 where
-``cpu_bf16_pays``): about 2 minutes for the defaults on 2 cores, 5 with ``--split``.
+``dpg.training.autocast``): about 2 minutes for the defaults on 2 cores, 5 with ``--split``.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from dpg.eval import metrics as M
 from dpg.eval import real as R
 from dpg.inference import PersonGenerator
 from dpg.inversion import refine_embeddings
-from dpg.pixels import from_uint8, to_uint8
-from dpg.training import cpu_bf16_pays
+from dpg.model import Factors
+from dpg.pixels import from_uint8
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -73,23 +73,18 @@ def main() -> int:
         label, path = spec.split("=", 1)
         gen = PersonGenerator.from_checkpoint(path, "cpu")
         gen.model.requires_grad_(False)
-        bf16 = cpu_bf16_pays()  # the fit is a decoder's forward and backward a step: bf16 where it pays
         t = time.time()
         f = gen.encode(images, kps)
         g = gen.geometry(kps)
         x = from_uint8(images)
-        k = torch.from_numpy(kps.astype(np.float32))
-        with torch.no_grad():
-            enc = to_uint8(gen.model.stage1.decode(f.fg, f.bg, k))
-        ssim, colour = scores(enc, images, masks, rois, vis)
+        ssim, colour = scores(gen.compose(f), images, masks, rois, vis)
         print(f"FIGURE capacity.{label}.ssim_encoded: {ssim:.3f}")
         print(f"FIGURE capacity.{label}.colour_encoded: {colour:.2f}", flush=True)
         fits = ((("fg", "bg"), ""), (("fg",), "_fg_only"), (("bg",), "_bg_only"))
         for which, name in fits if args.split else fits[:1]:
-            fg, bg = refine_embeddings(gen.model.stage1, x, g, k, f.fg, f.bg, args.steps, args.lr, which, bf16)
-            with torch.no_grad():
-                out = to_uint8(gen.model.stage1.decode(fg, bg, k))
-            ssim, colour = scores(out, images, masks, rois, vis)
+            # the fit is a decoder's forward and backward a step: bf16 where it pays
+            fg, bg = refine_embeddings(gen.model.stage1, x, g, f.keypoints, f.fg, f.bg, args.steps, args.lr, which, amp=True)
+            ssim, colour = scores(gen.compose(Factors(fg, bg, f.keypoints)), images, masks, rois, vis)
             print(f"FIGURE capacity.{label}.ssim_fitted{name}: {ssim:.3f}")
             if not name:
                 print(f"FIGURE capacity.{label}.colour_fitted: {colour:.2f}")

@@ -40,7 +40,6 @@ from dpg.pose.images import load_image
 from dpg.pose.person import PersonCropper
 from dpg.preview import load_preview, preview_path
 from dpg.runtime import FastComposer
-from dpg.training import cpu_bf16_pays
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +117,8 @@ class PersonGenerator:
         x = from_uint8(images).to(self.device)
         fg, bg = self.model.stage1.encode(x, g["mask"], g["rois"], g["roi_vis"])
         kp = torch.from_numpy(keypoints).to(self.device)
-        if refine:
-            bf16 = self.device.type == "cpu" and cpu_bf16_pays()
-            fg, bg = refine_embeddings(self.model.stage1, x, g, kp, fg, bg, int(refine), bf16=bf16)
+        if refine:  # bf16 on a CPU where it pays; a GPU fits in fp32, as before
+            fg, bg = refine_embeddings(self.model.stage1, x, g, kp, fg, bg, int(refine), amp=self.device.type == "cpu")
         return Factors(fg, bg, kp)
 
     def find_person(self, photo, detector=None):

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dpg import losses
+from dpg.training import autocast
+
 # Basin hops: the kick's std as a fraction of the mapping's noise std, and the L-BFGS
 # iterations of each refit (docs/inversion.md).
 HOP_KICK = 0.5
@@ -143,20 +146,19 @@ REFINE_LR = 0.05
 MAX_REFINE = 2000
 
 
-def refine_embeddings(net, image, geometry: dict, keypoints, fg, bg, steps: int, lr: float = REFINE_LR, train=("fg", "bg"), bf16=False):
+def refine_embeddings(net, image, geometry: dict, keypoints, fg, bg, steps: int, lr: float = REFINE_LR, train=("fg", "bg"), amp=False):
     """The encoders' embeddings fitted to the photo they came from, the decoder frozen: the
     decoder's own inversion (not the paper's). ``net`` is the ``ReconstructionNetwork``,
     ``image [N,3,H,W]`` in [-1,1], ``geometry`` its ``mask``/``rois``/``roi_vis``, ``fg [N,224]``,
     ``bg [N,128]`` (or None) the start. Adam on stage I's losses (L1 x20, the structure loss x5,
     the colour loss x2) for ``steps`` steps, each coordinate moving about ``lr`` times its
-    embedding's spread a step. Returns detached ``(fg, bg)``.
+    embedding's spread a step; ``amp``: the decoder under bf16 autocast where it pays
+    (``dpg.training.autocast``). Returns detached ``(fg, bg)``.
 
     Why: the encoders draw each person's colours 3 CIELAB units off on average, and the
     decoder can do better: embeddings fitted this way bring held-out people's colour error
     from 3.15 to 2.13 (``bench/bench_capacity.py``, 24 people, 150 steps), while the SSIM
     barely moves (0.389 -> 0.397: the detail is not in reach of any code of this size)."""
-    from dpg import losses  # the training losses; imported here to keep inference's imports light
-
     # the fit moves each row in units of its own spread: delta [N, K] from zero, Adam's step
     # ``lr`` per coordinate, so one person's result does not depend on the batch around it
     starts = {"fg": fg.detach(), "bg": None if bg is None else bg.detach()}
@@ -170,14 +172,14 @@ def refine_embeddings(net, image, geometry: dict, keypoints, fg, bg, steps: int,
 
     opt = torch.optim.Adam(list(deltas.values()), lr)
     n = image.shape[0]
+    # the colour loss averages over the batch's regions: per person here, so that a person's
+    # weight in it does not depend on how much of the others is visible
+    regions = [geometry[k].split(1) for k in ("mask", "rois", "roi_vis")]
     with torch.enable_grad():
         for _ in range(steps):
-            with torch.autocast(image.device.type, dtype=torch.bfloat16, enabled=bf16):
+            with autocast(image.device, amp):
                 out = net.decode(current("fg"), current("bg"), keypoints).float()  # [N,3,H,W]; losses in fp32
             loss = 20 * losses.l1_loss(out, image) + 5 * losses.ssim_loss(out, image)
-            # the colour loss averages over the batch's regions: per person here, so that a
-            # person's weight in it does not depend on how much of the others is visible
-            regions = [geometry[k].split(1) for k in ("mask", "rois", "roi_vis")]
             colour = sum(losses.region_colour_loss(o, x, *g) for o, x, *g in zip(out.split(1), image.split(1), *regions))
             loss = loss + 2 * colour / n
             # gradients for the embeddings alone (torch.autograd.grad): the decoder's weights
