@@ -167,12 +167,19 @@ def sample_tab(factors, named: dict) -> dict:
     return ui
 
 
-def photo_tab(factors, examples: list[str]) -> dict:
-    """The photo to edit (upload or example), the second photo, and what to take from it."""
+def photo_tab(factors, examples: list[str], fit: bool = False) -> dict:
+    """The photo to edit (upload or example), the second photo, and what to take from it;
+    ``fit``: the "fit to the photo" box's first value (the host's ``--refine``)."""
     ui = {}
     with gr.Row():
         with gr.Column():
             ui["photo"] = gr.File(label="Photo of one person", elem_id="photo")
+            ui["fit"] = gr.Checkbox(
+                label="Fit the person to the photo",
+                info="truer colours; about a second more for each photo",
+                value=fit,
+                elem_id="fit",
+            )
             ui["examples"] = gr.Gallery(
                 examples,
                 label="Or click an example",
@@ -283,7 +290,7 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
                 with gr.Tab("Sample", id="sample"):
                     ui = sample_tab(factors, named)
                 with gr.Tab("Edit a photo", id="photo"):
-                    ui |= photo_tab(factors, examples)
+                    ui |= photo_tab(factors, examples, finder.fit_by_default)
                 with gr.Tab("Edit the pose", id="pose"):
                     ui |= pose_tab()
                 with gr.Tab("Interpolate", id="interpolate"):
@@ -431,46 +438,57 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
         )
 
         # -- Edit a photo. Finding a person takes ~0.1 s (1 s the first time): a queue of its own.
-        def load_photo(s, photo, file_value=gr.skip()):
+        def load_photo(s, photo, fit, file_value=gr.skip()):
             """Outputs: the view, the "Person found" panel, the file box."""
             if photo is None:  # the file box was cleared
                 return [gr.skip()] * (len(view) + 2)
             try:
-                s, person = h.load_photo(gen, finder, s, photo, "photo")
+                s, person = h.load_photo(gen, finder, s, photo, "photo", fit)
             except UserError as err:  # the slot is emptied: the photo before is not used silently
                 s = h.drop_photo(gen, materialize(gen, s), "photo")
                 return [*show(s, f"⚠️ {page_message(err)}"), None, None]
             n = int((person.keypoints[:, 2] > 0).sum())
-            message = f"Found the person in {person.name} ({n} of 18 joints)."
+            fitted = f", fitted to the photo ({person.fitted} steps)" if person.fitted else ""
+            message = f"Found the person in {person.name} ({n} of 18 joints{fitted})."
             return [*show(s, message), picture_file(overlay(person.crop, person.keypoints, k)), file_value]
 
-        def load_other(s, photo):
+        def load_other(s, photo, fit):
             """Outputs: the session, the second "Person found" panel, the status, the file box."""
             if photo is None:
                 return [gr.skip()] * 4
             try:
-                s, person = h.load_photo(gen, finder, s, photo, "other")
+                s, person = h.load_photo(gen, finder, s, photo, "other", fit)
             except UserError as err:
                 s = h.drop_photo(gen, materialize(gen, s), "other")
                 return [s, None, f"⚠️ {page_message(err)} (no second photo is in use now)", None]
             message = f"Second photo: found the person in {person.name}. Take factors or swap parts below."
             return [s, picture_file(overlay(person.crop, person.keypoints, k)), message, gr.skip()]
 
-        def load_example(s, evt: gr.SelectData):
-            return load_photo(s, examples[evt.index], examples[evt.index])
+        def load_example(s, fit, evt: gr.SelectData):
+            return load_photo(s, examples[evt.index], fit, examples[evt.index])
+
+        def set_fit(s, fit):
+            """The "fit to the photo" box: the photos loaded are encoded again, fitted or not."""
+            s, redone, forgotten = h.set_fit(gen, finder, s, fit)
+            what = "fitted to the photo" if fit else "as the encoders see them (not fitted)"
+            message = f"{' and '.join(redone)}: {what}." if redone else ""
+            if forgotten:
+                message += f" ⚠️ {' and '.join(forgotten)} is no longer kept on the server: upload it again."
+            return show(s, message.strip())
 
         # as many photo events at once as the finder has mediapipe graphs (one per core)
         slow = {"concurrency_id": "photo", "concurrency_limit": finder.workers, "show_progress": "minimal"}
-        wire(ui["photo"].upload, load_photo, [state, ui["photo"]], [*view, ui["found"], ui["photo"]], api_name="load_photo", **slow)
+        wire(ui["photo"].upload, load_photo, [state, ui["photo"], ui["fit"]], [*view, ui["found"], ui["photo"]], api_name="load_photo", **slow)
         wire(
             ui["other"].upload,
             load_other,
-            [state, ui["other"]],
+            [state, ui["other"], ui["fit"]],
             [state, ui["other_found"], status, ui["other"]],
             api_name="load_other",
             **slow,
         )
-        wire(ui["examples"].select, load_example, [state], [*view, ui["found"], ui["photo"]], api_visibility="undocumented", **slow)
+        wire(ui["examples"].select, load_example, [state, ui["fit"]], [*view, ui["found"], ui["photo"]], api_visibility="undocumented", **slow)
+        wire(ui["fit"].input, set_fit, [state, ui["fit"]], view, api_name="set_fit", **slow)
         wire(ui["use_photo"].click, lambda s: show(h.use_photo(gen, s)), [state], view, api_name="use_photo")
         wire(ui["take"].click, lambda s, factors: show(h.take_from_other(gen, s, factors)), [state, ui["take_what"]], view, api_name="take")
         wire(ui["swap"].click, lambda s, parts: show(h.swap_parts(gen, s, parts)), [state, ui["parts"]], view, api_name="swap_parts")
@@ -545,8 +563,9 @@ def load_app(checkpoint=None, device=None, concurrency: int | None = None, threa
     ``threads`` torch threads each (default 1, set for the whole process). Single-threaded
     events degrade gracefully on a busy machine: on this shared 2-core CPU a 30 ms
     two-threaded decode took 0.1 to 1 s whenever other work ran (each op waits for its
-    slowest thread), while a single-threaded one stayed at about 60 ms. ``refine``: steps
-    fitting each uploaded person's embeddings to their photo (``PersonGenerator.encode``).
+    slowest thread), while a single-threaded one stayed at about 60 ms. ``refine``: above 0,
+    "Fit the person to the photo" starts ticked and fits with this many steps
+    (``PersonGenerator.encode``); 0, it starts unticked (``PersonFinder``).
     """
     import torch
 
@@ -602,8 +621,9 @@ def main(argv=None) -> None:
         "--refine",
         type=count(0, MAX_REFINE),
         default=0,
-        help="fit each uploaded person's embeddings to their photo for this many steps: truer colours "
-        "(held-out pedestrians: 3.0 -> 2.3 CIELAB units at 25), 1-1.5 s more an upload on 2 cores (default 0)",
+        help="tick \"Fit the person to the photo\" for every visitor, with this many steps: truer colours "
+        "(held-out pedestrians: 3.0 -> 2.3 CIELAB units at 25), 1-1.5 s more an upload on 2 cores "
+        "(default 0: the box starts unticked and fits 25 steps when a visitor ticks it)",
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

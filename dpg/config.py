@@ -112,6 +112,11 @@ class Stage1Train:
     # Train the decoder alone (the stem and both encoders frozen): every embedding stays
     # as it was, so a continued model keeps its stage-II mappings and named directions.
     freeze_encoders: bool = False
+    # Train the stem and encoders alone (the decoder frozen): the decoder, so every sampled
+    # person and the preview decoder's pictures, stay as they were, while the encoders learn
+    # embeddings the decoder draws closer to the photo (what ``dpg.inversion.refine_embeddings``
+    # does per photo, learnt once: truer colours at no cost per upload).
+    freeze_decoder: bool = False
 
 
 @dataclass(frozen=True)
@@ -372,6 +377,8 @@ def check(cfg, prefix: str = "") -> None:
             raise ValueError(f"{key}=nan: give a number")
         elif f.name in ("betas", "gp_betas") and not all(0 <= b < 1 for b in value):
             raise ValueError(f"{key}={value}: Adam's betas lie in [0, 1)")
+    if getattr(cfg, "freeze_encoders", False) and getattr(cfg, "freeze_decoder", False):
+        raise ValueError(f"{prefix}freeze_encoders and {prefix}freeze_decoder are both set: nothing would learn; set one")
     model = getattr(cfg, "model", None)
     if isinstance(model, ModelConfig):
         # the U-Net halves the image decoder_blocks - 1 times and its skips must line up again

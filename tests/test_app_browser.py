@@ -123,6 +123,25 @@ def test_upload_a_photo_and_a_file_that_is_not_one(page, tmp_path):
     assert "Traceback" not in page.content()
 
 
+def test_ticking_fit_to_the_photo_fits_the_loaded_photo(page):
+    page.get_by_role("tab", name="Edit a photo").click()
+    before = picture(page)
+    page.set_input_files("#photo input[type=file]", str(EXAMPLE))
+    before = wait_for_new_picture(page, before)
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Found the person in astronaut.jpg')")
+    # unedited, the page shows the photo's own pixels: the model's output shows the fit
+    page.locator("#model-only input[type=checkbox]").check()
+    before = wait_for_new_picture(page, before)
+    page.locator("#fit input[type=checkbox]").check()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('fitted to the photo')")
+    wait_for_new_picture(page, before)
+    page.locator("#fit input[type=checkbox]").uncheck()  # the next tests upload as before
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('not fitted')")
+    page.locator("#model-only input[type=checkbox]").uncheck()
+    page.locator("#photo button[aria-label*='Clear' i], #photo button[aria-label*='Remove' i]").first.click()
+    assert "Traceback" not in page.content()
+
+
 def test_drag_a_joint(page):
     page.get_by_role("tab", name="Edit the pose").click()
     joint = page.locator("#pose-editor circle.dpg-joint").first

@@ -159,15 +159,42 @@ def test_load_an_example_photo(gen, s0, finder):
     assert s2.other["name"] == "astronaut.jpg" and s2.fg == s0.fg and s2.photo is None
 
 
-def test_a_host_that_refines_uploads_gets_the_refined_embeddings(gen, s0, finder):
-    # app.py --refine K: the same person and keypoints, the embeddings fitted to the photo
-    from dpg.app.photos import PersonFinder
+def test_fit_to_the_photo_is_each_visitors_choice_and_the_hosts_default(gen, s0, finder):
+    # "Fit the person to the photo": the same person and keypoints, the embeddings fitted to
+    # the photo; app.py --refine K ticks it for everyone, with K steps
+    from dpg.app.photos import FIT_STEPS, PersonFinder
 
     plain = finder.find(gen, str(ASTRONAUT))
-    refined = PersonFinder(refine=5).find(gen, str(ASTRONAUT))
+    assert plain.fitted == 0 and finder.steps(True) == FIT_STEPS and finder.steps(None) == 0
+    host = PersonFinder(refine=5)
+    refined = host.find(gen, str(ASTRONAUT))
+    assert refined.fitted == 5 and host.find(gen, str(ASTRONAUT), fit=False).fitted == 0
     assert np.array_equal(refined.crop, plain.crop) and np.array_equal(refined.keypoints, plain.keypoints)
     assert not torch.equal(refined.factors.fg, plain.factors.fg)
     torch.testing.assert_close(refined.factors.fg, gen.encode(plain.crop[None], plain.keypoints[None], 5).fg)
+    s, found = h.load_photo(gen, host, s0, str(ASTRONAUT), fit=True)
+    assert s.photo["fitted"] == 5 and s.fg == found.factors.fg[0].tolist()
+
+
+def test_ticking_fit_encodes_the_loaded_photos_again_and_keeps_edits(gen, s0, finder):
+    s, _ = h.load_photo(gen, finder, s0, str(ASTRONAUT))
+    s, _ = h.load_photo(gen, finder, s, str(ASTRONAUT), slot="other")
+    s = h.set_factor(gen, s, "bg", 3, [0, 0, 0])  # an edit: the background no longer the photo's
+    fitted, redone, forgotten = h.set_fit(gen, finder, s, True)
+    assert redone == ["astronaut.jpg", "astronaut.jpg"] and forgotten == []
+    assert fitted.photo["fitted"] == fitted.other["fitted"] == finder.steps(True)
+    assert fitted.fg == fitted.photo["fg"] != s.fg  # the photo's foreground follows the photo
+    assert fitted.bg == s.bg  # the edited background keeps its edit
+    assert fitted.keypoints == s.keypoints and fitted.sources == s.sources
+    # ticked twice: nothing to redo; unticked: the encoders' own embeddings again
+    assert h.set_fit(gen, finder, fitted, True)[1] == []
+    back, redone, _ = h.set_fit(gen, finder, fitted, False)
+    assert len(redone) == 2 and back.photo["fitted"] == 0
+    np.testing.assert_allclose(back.fg, s.fg, atol=1e-5)
+    # a photo the server no longer keeps is named, not lost: it stays as it was
+    gone = replace(s, photo=dict(s.photo, key="forgotten"), other=None)
+    kept, redone, forgotten = h.set_fit(gen, finder, gone, True)
+    assert redone == [] and forgotten == ["astronaut.jpg"] and kept.photo == gone.photo
 
 
 def test_take_factors_and_parts_from_the_second_photo(gen, s0):

@@ -126,6 +126,11 @@ def test_meaningless_config_values_are_refused(setting, message):
         override(tiny(), [setting])
 
 
+def test_freezing_both_halves_of_stage_one_is_refused():
+    with pytest.raises(ValueError, match="nothing would learn"):
+        override(tiny(), ["stage1.freeze_encoders=1", "stage1.freeze_decoder=1"])
+
+
 def test_trainers_report_bad_paths_and_unreadable_checkpoints(tmp_path, capsys):
     afile = tmp_path / "afile"
     afile.write_text("not a folder")

@@ -80,6 +80,21 @@ def test_decoder_alone_with_the_patch_critic_keeps_every_embedding(tiny_runs, tm
     assert all(r["d"] > 0 for r in rows if "d" in r) and any("d" in r for r in rows)
 
 
+def test_encoders_alone_keep_the_decoder(tiny_runs, tmp_path):
+    """``stage1.freeze_decoder``: the stem and encoders learn through the frozen decoder, whose
+    weights stay bit for bit the start's (so sampled people and the preview stay as they were)."""
+    start = str(tiny_runs / "stage1" / "stage1.safetensors")
+    out = tmp_path / "enc"
+    sets = ["stage1.steps=3", "stage1.freeze_decoder=1", "stage1.lr=1e-2"]
+    assert stage1.main(TINY_TRAIN + ["--init", start, "--out", str(out)] + [a for kv in sets for a in ("--set", kv)]) == 0
+    a, b = load_file(start), load_file(str(out / "stage1.safetensors"))
+    frozen = [k for k in a if k.startswith("stage1.decoder.")]
+    learnt = [k for k in a if k.startswith(("stage1.stem.", "stage1.foreground.", "stage1.background."))]
+    assert frozen and learnt
+    assert all(torch.equal(a[k], b[k]) for k in frozen)
+    assert sum(not torch.equal(a[k], b[k]) for k in learnt) > len(learnt) // 2
+
+
 def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     full = tmp_path / "full"
     args = TINY_TRAIN + ["--set", "stage1.steps=6", "--set", "run.checkpoint_every=3", "--set", "stage1.adv_start=2"]

@@ -74,6 +74,8 @@ def main(argv=None) -> int:
         for part in (model.stage1.stem, model.stage1.foreground, model.stage1.background):
             if part is not None:
                 part.requires_grad_(False)
+    if tc.freeze_decoder:  # gradients still flow through it to the encoders; its weights stay
+        model.stage1.decoder.requires_grad_(False)
     net = d.wrap(model.stage1)
     opt_g = torch.optim.Adam([q for q in model.stage1.parameters() if q.requires_grad], tc.lr, betas=tc.betas)
     opt_d = torch.optim.Adam(disc.parameters(), tc.lr, betas=tc.betas)

@@ -187,15 +187,16 @@ def sample_all(gen, s: Session, locked=(), seeds: dict | None = None) -> Session
 # 2. Edit a photo
 
 
-def load_photo(gen, finder, s: Session, source, slot: str = "photo"):
+def load_photo(gen, finder, s: Session, source, slot: str = "photo", fit: bool | None = None):
     """Find the person in a photo. ``slot="photo"``: the person shown becomes them (all
     factors from the photo). ``slot="other"``: keep them as the second photo, to take factors
-    or body parts from. Returns ``(session, FoundPerson)``."""
+    or body parts from. ``fit``: fit the embeddings to the photo (``PersonFinder.steps``;
+    None: the host's default). Returns ``(session, FoundPerson)``."""
     if slot not in ("photo", "other"):
         raise ValueError(f"slot must be 'photo' or 'other', got {slot!r}")
-    found = finder.find(gen, source)
+    found = finder.find(gen, source, fit)
     key = finder.store.add(found.person) if found.person is not None else None
-    enc = encoding(found.name, found.factors, key)
+    enc = encoding(found.name, found.factors, key, found.fitted)
     inverted = {k: v for k, v in s.inverted.items() if k != slot}
     s = materialize(gen, replace(s, inverted=inverted, **{slot: enc}))
     if slot == "photo":
@@ -239,6 +240,34 @@ def drop_photo(gen, s: Session, slot: str = "photo") -> Session:
     sources = {f: (f"from {old['name']} (replaced by a refused upload)" if src == label else src) for f, src in s.sources.items()}
     inverted = {k: v for k, v in s.inverted.items() if k != slot}
     return replace(s, sources=sources, inverted=inverted, **{slot: None})
+
+
+def set_fit(gen, finder, s: Session, fit) -> tuple[Session, list[str], list[str]]:
+    """The "fit to the photo" box changed: the photos already loaded are encoded again, fitted
+    to the photo (``finder.steps(True)`` refine steps) or not, from the crops the app keeps
+    (no second search for the person). A factor of the person shown that still is the photo's
+    follows it; one edited since (a slider, a take, a drag) keeps its edit. Returns the session,
+    the names of the photos encoded again and of those the store no longer keeps (to upload
+    again; they stay as they were)."""
+    steps = finder.steps(bool(fit))
+    s, redone, forgotten = materialize(gen, s), [], []
+    for slot in ("photo", "other"):
+        old = getattr(s, slot)
+        if old is None or old.get("fitted", 0) == steps:
+            continue
+        person = finder.store.get(old.get("key"))
+        if person is None:  # forgotten by the store (or found without a mask): cannot redo it
+            forgotten.append(old["name"])
+            continue
+        fac = gen.encode(person.crop[None], person.keypoints[None], steps)
+        enc = encoding(old["name"], fac, old["key"], steps)
+        updates = {slot: enc}
+        for f in ("fg", "bg"):
+            if f in gen.factors and getattr(s, f) == old[f]:
+                updates[f] = enc[f]
+        s = replace(s, inverted={k: v for k, v in s.inverted.items() if k != slot}, **updates)
+        redone.append(old["name"])
+    return s, redone, forgotten
 
 
 def use_photo(gen, s: Session) -> Session:

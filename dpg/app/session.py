@@ -38,8 +38,9 @@ class Session:
     ``sources`` says where each factor came from (``seed``, ``photo``, ``second photo``,
     ``edited``, ``mixed``); ``pose_origin`` is what "reset pose" restores. ``photo`` and
     ``other`` are the encodings of the photo being edited and of the second photo
-    (``{"name", "fg", "bg", "keypoints", "key"}``; ``key`` finds the photo itself in the
-    app's ``PhotoStore``), ``inverted`` their noise codes once computed.
+    (``{"name", "fg", "bg", "keypoints", "key", "fitted"}``; ``key`` finds the photo itself in
+    the app's ``PhotoStore``, ``fitted`` the refine steps that fitted the embeddings to it),
+    ``inverted`` their noise codes once computed.
     """
 
     seeds: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SEEDS))
@@ -177,11 +178,13 @@ def changed_factors(gen, s: Session) -> set[str]:
     return {f for f in gen.factors if not is_photos(s, f, s.photo)}
 
 
-def encoding(name: str, fac: Factors, key: str | None = None) -> dict:
-    """A photo's factors (batch of one) as the small dict a session keeps."""
+def encoding(name: str, fac: Factors, key: str | None = None, fitted: int = 0) -> dict:
+    """A photo's factors (batch of one) as the small dict a session keeps; ``fitted``: the
+    refine steps that fitted them to the photo (0: the encoders' own)."""
     return {
         "name": name,
         "key": key,
+        "fitted": int(fitted),
         "fg": fac.fg[0].cpu().tolist(),
         "bg": None if fac.bg is None else fac.bg[0].cpu().tolist(),
         "keypoints": fac.keypoints[0].cpu().tolist(),
