@@ -478,7 +478,14 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
 
         # as many photo events at once as the finder has mediapipe graphs (one per core)
         slow = {"concurrency_id": "photo", "concurrency_limit": finder.workers, "show_progress": "minimal"}
-        wire(ui["photo"].upload, load_photo, [state, ui["photo"], ui["fit"]], [*view, ui["found"], ui["photo"]], api_name="load_photo", **slow)
+        wire(
+            ui["photo"].upload,
+            load_photo,
+            [state, ui["photo"], ui["fit"]],
+            [*view, ui["found"], ui["photo"]],
+            api_name="load_photo",
+            **slow,
+        )
         wire(
             ui["other"].upload,
             load_other,
@@ -487,7 +494,14 @@ def build_app(gen, finder: PersonFinder | None = None, named: dict | None = None
             api_name="load_other",
             **slow,
         )
-        wire(ui["examples"].select, load_example, [state, ui["fit"]], [*view, ui["found"], ui["photo"]], api_visibility="undocumented", **slow)
+        wire(
+            ui["examples"].select,
+            load_example,
+            [state, ui["fit"]],
+            [*view, ui["found"], ui["photo"]],
+            api_visibility="undocumented",
+            **slow,
+        )
         wire(ui["fit"].input, set_fit, [state, ui["fit"]], view, api_name="set_fit", **slow)
         wire(ui["use_photo"].click, lambda s: show(h.use_photo(gen, s)), [state], view, api_name="use_photo")
         wire(ui["take"].click, lambda s, factors: show(h.take_from_other(gen, s, factors)), [state, ui["take_what"]], view, api_name="take")
@@ -621,7 +635,7 @@ def main(argv=None) -> None:
         "--refine",
         type=count(0, MAX_REFINE),
         default=0,
-        help="tick \"Fit the person to the photo\" for every visitor, with this many steps: truer colours "
+        help='tick "Fit the person to the photo" for every visitor, with this many steps: truer colours '
         "(held-out pedestrians: 3.0 -> 2.3 CIELAB units at 25), 1-1.5 s more an upload on 2 cores "
         "(default 0: the box starts unticked and fits 25 steps when a visitor ticks it)",
     )
