@@ -41,7 +41,6 @@ import sys
 import time
 
 import numpy as np
-import torch
 
 from dpg.data.annotations import read_annotation_csv, read_pairs_csv
 from dpg.data.geometry import person_geometry
@@ -146,12 +145,8 @@ def main() -> int:
         gen = PersonGenerator.from_checkpoint(path, "cpu")
         t = time.time()
         # the held-out people encoded once (refined when asked): reconstructions and swaps
-        people = [gen.encode(images[i : i + 64], kps[i : i + 64], refine) for i in range(0, len(images), 64)]
-        fg_all = torch.cat([f.fg for f in people])
-        bg_all = torch.cat([f.bg for f in people]) if people[0].bg is not None else None
-        kp_all = torch.cat([f.keypoints for f in people])
-        every = lambda idx: Factors(fg_all[idx], None if bg_all is None else bg_all[idx], kp_all[idx])  # noqa: E731
-        recon = batched(lambda i: gen.compose(every(i)), np.arange(len(images)))
+        every = Factors.cat([gen.encode(images[i : i + 64], kps[i : i + 64], refine) for i in range(0, len(images), 64)])
+        recon = batched(lambda i: gen.compose(every[i]), np.arange(len(images)))
         # per image (SSIM, its map inside the person mask, outside it): one SSIM computation each
         ssim, person, background = np.nanmean([M.ssim_gray_split(r, x, m) for r, x, m in zip(recon, images, masks)], axis=0)
         colour = np.nanmean([R.region_colour_error(x, r, m, b, v) for x, r, m, b, v in zip(images, recon, masks, rois, vis)])
@@ -174,7 +169,7 @@ def main() -> int:
             print(f"FIGURE real.{label}.transfer_ssim: {t_ssim:.3f}")
             print(f"FIGURE real.{label}.transfer_mask_ssim: {t_mask:.3f}")
         print(f"# {label}: transfer {time.time() - t:.0f} s", flush=True)
-        swapped = batched(lambda i: gen.compose(gen.swap(every(i), every(donors[i]), ("bg",))), np.arange(len(images)))
+        swapped = batched(lambda i: gen.compose(gen.swap(every[i], every[donors[i]], ("bg",))), np.arange(len(images)))
         d = np.array([R.background_swap(o, x, y, m, n) for o, x, y, m, n in zip(swapped, images, images[donors], masks, masks[donors])])
         d = d[np.isfinite(d).all(1)]
         toward = float((d[:, 1] < d[:, 0]).mean())

@@ -172,7 +172,7 @@ class PersonGenerator:
             where = "photo"
         else:
             where = background if background is not None else "model"
-        f = Factors(factors.fg[:1], None if factors.bg is None else factors.bg[:1], factors.keypoints[:1])
+        f = factors[:1]
         kp = f.keypoints[0].detach().cpu().numpy()
         # Decode only what this edit shows, one person at a time (the fast path): the model's
         # person unless the photo's is kept on another photo's background; the same factors

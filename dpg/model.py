@@ -37,6 +37,16 @@ class Factors:
     def __len__(self) -> int:
         return self.fg.shape[0]
 
+    def __getitem__(self, idx) -> "Factors":
+        """The people at ``idx`` (a slice, an index array or tensor): a batch again."""
+        return Factors(self.fg[idx], None if self.bg is None else self.bg[idx], self.keypoints[idx])
+
+    @staticmethod
+    def cat(parts: "list[Factors]") -> "Factors":
+        """Batches one after another (chunked encodes put back together)."""
+        bg = None if parts[0].bg is None else torch.cat([p.bg for p in parts])
+        return Factors(torch.cat([p.fg for p in parts]), bg, torch.cat([p.keypoints for p in parts]))
+
 
 class ReconstructionNetwork(nn.Module):
     """Stage I's multi-branch image network (section 3.1): G1 of Eq. 1-2."""

@@ -12,7 +12,7 @@ from dpg.eval.metrics import ssim_gray
 from dpg.eval.real import region_colour_error
 from dpg.keypoints import pose_vector
 from dpg.losses import gradient_penalty, region_colour_loss, region_masks, srgb_to_lab, ssim_loss
-from dpg.model import DisentangledPersonModel
+from dpg.model import DisentangledPersonModel, Factors
 from dpg.pixels import to_uint8
 from dpg.training import critic_step, mapping_step, pose_ae_step, stage1_step
 
@@ -326,3 +326,14 @@ def test_stage1_step_adds_the_structure_loss_when_weighted():
     _, plain, unweighted = run(0.0)
     assert "ssim" not in plain
     assert weighted < unweighted  # the term, not the L1 alone, brought the structure in
+
+
+@pytest.mark.parametrize("with_bg", [True, False])
+def test_factors_put_back_together_and_indexed_are_the_same_people(with_bg):
+    g = torch.Generator().manual_seed(0)
+    whole = Factors(torch.randn(5, 4, generator=g), torch.randn(5, 3, generator=g) if with_bg else None, torch.randn(5, 18, 3, generator=g))
+    again = Factors.cat([whole[:2], whole[2:3], whole[3:]])
+    assert torch.equal(again.fg, whole.fg) and torch.equal(again.keypoints, whole.keypoints)
+    assert (again.bg is None) == (not with_bg) and (not with_bg or torch.equal(again.bg, whole.bg))
+    picked = whole[np.array([4, 0])]
+    assert len(picked) == 2 and torch.equal(picked.fg[0], whole.fg[4]) and torch.equal(picked.keypoints[1], whole.keypoints[0])

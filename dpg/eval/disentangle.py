@@ -23,7 +23,6 @@ Factor correspondence: the model's ``fg`` is the renderer's appearance, ``bg`` i
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from dpg.eval.metrics import psnr, ssim_color, ssim_gray
 from dpg.model import Factors
@@ -47,19 +46,14 @@ def _encode(gen, renders, batch_size: int):
     images = np.stack([r.image for r in renders])
     kps = np.stack([r.keypoints for r in renders])
     parts = [gen.encode(images[s : s + batch_size], kps[s : s + batch_size]) for s in range(0, len(renders), batch_size)]
-
-    def cat(xs):
-        return None if xs[0] is None else torch.cat(xs)
-
-    return Factors(cat([p.fg for p in parts]), cat([p.bg for p in parts]), cat([p.keypoints for p in parts])), images
+    return Factors.cat(parts), images
 
 
 def _compose(gen, factors, batch_size: int) -> np.ndarray:
 
     out = []
     for s in range(0, len(factors), batch_size):
-        sl = slice(s, s + batch_size)
-        out.append(gen.compose(Factors(factors.fg[sl], None if factors.bg is None else factors.bg[sl], factors.keypoints[sl])))
+        out.append(gen.compose(factors[s : s + batch_size]))
     return np.concatenate(out)
 
 
