@@ -156,10 +156,12 @@ class Run:
             for suffix in (".state.pt", ".safetensors"):
                 (self.dir / "checkpoints" / f"ckpt-{old:07d}{suffix}").unlink(missing_ok=True)
 
-    def resume(self, model, stages, optimizers: dict) -> tuple[int, dict]:
-        """Load the newest checkpoint into ``model``/``optimizers``; returns ``(step, state)``.
-        A checkpoint that cannot be read or does not fit (truncated, another preset) is a
-        ``UserError`` that names it and the two ways on: ``--fresh`` or another ``--out``."""
+    def resume(self, model, stages, optimizers: dict, modules: dict | None = None) -> tuple[int, dict]:
+        """Load the newest checkpoint into ``model``/``optimizers`` and the ``modules`` saved
+        beside them (``save``'s ``extra_state``: name -> state dict, e.g. stage I's
+        discriminator); returns ``(step, state)``. A checkpoint that cannot be read or does not
+        fit (truncated, another preset, another discriminator) is a ``UserError`` that names it
+        and the two ways on: ``--fresh`` or another ``--out``."""
         found = self.checkpoints()
         if not found:
             return 0, {}
@@ -169,6 +171,8 @@ class Run:
             state = checkpoint.load_state(self.dir / "checkpoints" / f"ckpt-{step:07d}.state.pt")
             for k, opt in optimizers.items():
                 opt.load_state_dict(state["optimizers"][k])
+            for k, module in (modules or {}).items():
+                module.load_state_dict(state[k])
         except Exception as err:  # noqa: BLE001 - any unreadable or mismatched checkpoint
             raise resume_error(self.weights_path(step), err) from None
         return step, state

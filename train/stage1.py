@@ -24,7 +24,7 @@ from dpg.model import DisentangledPersonModel
 from dpg.training import stage1_step
 from train.cli import parser, resolve_config, user_errors
 from train.dist import Dist
-from train.run import Diverged, Run, init_from, kept_init_facts, resume_error, stage_steps
+from train.run import Diverged, Run, init_from, kept_init_facts, stage_steps
 from train.sampler import StepSampler, loader, lr_at, set_lr, to_device
 
 
@@ -83,12 +83,8 @@ def main(argv=None) -> int:
 
     start = 0
     if not args.fresh:
-        start, state = run.resume(model, ["stage1"], {"g": opt_g, "d": opt_d})
+        start, _ = run.resume(model, ["stage1"], {"g": opt_g, "d": opt_d}, {"discriminator": disc})
         if start:
-            try:  # a run resumed with another stage1.discriminator: one clear line, not a traceback
-                disc.load_state_dict(state["discriminator"])
-            except RuntimeError as err:
-                raise resume_error(run.weights_path(start), err) from None
             print(f"resumed from step {start}", flush=True)
     before = kept_init_facts(run.dir, args.init, args.fresh, _start_steps, start > 0, d.main) if args.init else {"steps": 0}
 
