@@ -126,6 +126,16 @@ def test_meaningless_config_values_are_refused(setting, message):
         override(tiny(), [setting])
 
 
+def test_a_run_resumed_with_another_discriminator_says_how_to_go_on(tmp_path, capsys):
+    run_dir = tmp_path / "r"
+    assert stage1.main(TINY_TRAIN + ["--set", "stage1.steps=2", "--set", "run.checkpoint_every=2", "--out", str(run_dir)]) == 0
+    capsys.readouterr()
+    patch = ["--set", "stage1.discriminator=patch", "--set", "stage1.steps=4"]
+    assert stage1.main(TINY_TRAIN + patch + ["--out", str(run_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot resume" in err and "--fresh" in err and "Traceback" not in err
+
+
 def test_freezing_both_halves_of_stage_one_is_refused():
     with pytest.raises(ValueError, match="nothing would learn"):
         override(tiny(), ["stage1.freeze_encoders=1", "stage1.freeze_decoder=1"])
