@@ -10,10 +10,13 @@ sampled people (knowledge distillation). The editor draws a slider's ``input`` e
 it while the slider moves and the full decoder's picture on ``release``.
 
 The file lives beside its checkpoint (``<stem>-preview.safetensors``), fp16 tensors of one
-``UNetDecoder`` with its shape and the ``checkpoint_id`` of the model it learnt from in the
-header: a preview of other weights would draw another person, so it is refused (a
+``UNetDecoder`` with its shape and the ``decoder_id`` of the decoder it learnt from in the
+header: a preview of another decoder would draw another person, so it is refused (a
 ``UserError``), and a model without a preview file simply has none (the full decoder
-draws every event).
+draws every event). It is the decoder's id, not the whole model's: a model whose encoders
+alone were trained further (``stage1.freeze_decoder``) draws as before, and keeps its preview.
+Files written before session 14 hold the whole model's ``checkpoint_id`` (``checkpoint``) and
+are checked against it.
 """
 
 from __future__ import annotations
@@ -107,11 +110,17 @@ def narrow_decoder(teacher: UNetDecoder, channels: int) -> UNetDecoder:
     return student
 
 
-def save_preview(path: str | os.PathLike, decoder: UNetDecoder, checkpoint: str, facts: dict | None = None) -> None:
-    """Write ``decoder`` (fp16 tensors) as the preview of the model ``checkpoint`` (its
-    ``checkpoint_id``); ``facts`` (steps, measured PSNR, ...) go into the header as JSON."""
+def decoder_id(model) -> str:
+    """The ``checkpoint_id`` of a ``DisentangledPersonModel``'s stage-I decoder: what a
+    preview imitates, so what it is made for."""
+    return checkpoint_id(model.stage1.decoder)
+
+
+def save_preview(path: str | os.PathLike, decoder: UNetDecoder, teacher: str, facts: dict | None = None) -> None:
+    """Write ``decoder`` (fp16 tensors) as the preview of the decoder ``teacher`` (its
+    ``decoder_id``); ``facts`` (steps, measured PSNR, ...) go into the header as JSON."""
     state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in decoder.state_dict().items()}
-    meta = {"format": FORMAT, "checkpoint": checkpoint, "shape": json.dumps(decoder_shape(decoder)), "facts": json.dumps(facts or {})}
+    meta = {"format": FORMAT, "decoder": teacher, "shape": json.dumps(decoder_shape(decoder)), "facts": json.dumps(facts or {})}
     atomic_write(Path(path), lambda tmp: save_file(state, tmp, metadata=meta))
 
 
@@ -140,11 +149,10 @@ def load_preview(path: str | os.PathLike, model) -> UNetDecoder:
     path = Path(path)
     redo = f"distil one for this model (python -m train.preview --checkpoint CHECKPOINT), or remove {path}"
     meta, state = _read(path, redo)
-    expect = checkpoint_id(model)
-    if meta.get("checkpoint") != expect:
-        raise UserError(
-            f"{path} was distilled from another model (checkpoint {meta.get('checkpoint') or 'unknown'}, this model is {expect}); {redo}"
-        )
+    # the decoder's id; a file from before session 14 names the whole model's instead
+    key, expect = ("decoder", decoder_id(model)) if "decoder" in meta else ("checkpoint", checkpoint_id(model))
+    if meta.get(key) != expect:
+        raise UserError(f"{path} was distilled from another model ({key} {meta.get(key) or 'unknown'}, this model's is {expect}); {redo}")
     try:
         shape = json.loads(meta["shape"])
         decoder = UNetDecoder(

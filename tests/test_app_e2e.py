@@ -18,10 +18,9 @@ from dpg.app.session import Session, materialize, render
 from dpg.app.views import display_scale
 from dpg.checkpoint import save_weights
 from dpg.config import tiny
-from dpg.directions import checkpoint_id
 from dpg.inference import PersonGenerator
 from dpg.model import DisentangledPersonModel
-from dpg.preview import narrow_decoder, preview_path, save_preview
+from dpg.preview import decoder_id, narrow_decoder, preview_path, save_preview
 
 gradio_client = pytest.importorskip("gradio_client")
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +51,7 @@ def preview_server(tmp_path_factory):
     cfg = tiny()
     model = DisentangledPersonModel(cfg)
     save_weights(ckpt, model, cfg)
-    save_preview(preview_path(ckpt), narrow_decoder(model.stage1.decoder, 4), checkpoint_id(model))
+    save_preview(preview_path(ckpt), narrow_decoder(model.stage1.decoder, 4), decoder_id(model))
     yield from serve(ckpt, tmp_path_factory)
 
 

@@ -1,5 +1,6 @@
 """The preview decoder for slider drags (``dpg.preview``, ``train.preview``) on tiny models."""
 
+import json
 import logging
 
 import numpy as np
@@ -12,7 +13,7 @@ from dpg.config import tiny
 from dpg.directions import checkpoint_id
 from dpg.errors import UserError
 from dpg.inference import PersonGenerator
-from dpg.preview import decoder_shape, load_preview, narrow_decoder, preview_path, read_facts, save_preview
+from dpg.preview import decoder_id, decoder_shape, load_preview, narrow_decoder, preview_path, read_facts, save_preview
 from dpg.runtime import TOLERANCE_LEVELS
 from train import preview as trainer
 
@@ -44,7 +45,7 @@ def test_saved_preview_loads_for_its_model_and_draws_the_preview_pictures(gen, t
     teacher = gen.model.stage1.decoder
     student = narrow_decoder(teacher, teacher.bottom[0] // 2)
     path = tmp_path / "tiny-preview.safetensors"
-    save_preview(path, student, checkpoint_id(gen.model), {"steps": 7})
+    save_preview(path, student, decoder_id(gen.model), {"steps": 7})
     assert read_facts(path) == {"steps": 7}
     loaded = load_preview(path, gen.model)
     fac, emb, pm = inputs(gen, n=1)
@@ -68,7 +69,7 @@ def test_a_preview_of_other_weights_or_no_preview_is_refused(gen, tmp_path, ckpt
     other = seeded_tiny_model(1)
     student = narrow_decoder(other.stage1.decoder, 2)
     path = tmp_path / "other-preview.safetensors"
-    save_preview(path, student, checkpoint_id(other))
+    save_preview(path, student, decoder_id(other))
     with pytest.raises(UserError, match="another model"):
         load_preview(path, gen.model)
     with pytest.raises(UserError, match="not a preview decoder"):
@@ -86,10 +87,10 @@ def test_the_file_beside_a_checkpoint_is_picked_up_and_a_wrong_one_only_logged(t
     path = tmp_path / "m.safetensors"
     save_weights(path, model, tiny())
     assert PersonGenerator.from_checkpoint(str(path), "cpu").preview is None  # no file, no preview
-    save_preview(preview_path(path), narrow_decoder(model.stage1.decoder, 2), checkpoint_id(model))
+    save_preview(preview_path(path), narrow_decoder(model.stage1.decoder, 2), decoder_id(model))
     assert PersonGenerator.from_checkpoint(str(path), "cpu").preview.bottom[0] == 2
     other = seeded_tiny_model(3)
-    save_preview(preview_path(path), narrow_decoder(other.stage1.decoder, 2), checkpoint_id(other))
+    save_preview(preview_path(path), narrow_decoder(other.stage1.decoder, 2), decoder_id(other))
     with caplog.at_level(logging.WARNING):
         assert PersonGenerator.from_checkpoint(str(path), "cpu").preview is None
     assert "another model" in caplog.text
@@ -130,7 +131,31 @@ def test_bad_arguments_are_one_error_line(ckpt, tmp_path, capsys, extra, message
 
 def test_an_init_of_another_shape_is_one_error_line(ckpt, gen, tmp_path, capsys):
     wrong = tmp_path / "wrong.safetensors"
-    save_preview(wrong, narrow_decoder(gen.model.stage1.decoder, 3), checkpoint_id(gen.model))
+    save_preview(wrong, narrow_decoder(gen.model.stage1.decoder, 3), decoder_id(gen.model))
     args = ["--checkpoint", str(ckpt), "--out", str(tmp_path / "p.safetensors"), "--cache", str(tmp_path / "c")]
     assert trainer.main([*args, "--channels", "2", "--samples", "520", "--steps", "1", "--init", str(wrong)]) == 1
     assert "is not a 2-channel preview" in capsys.readouterr().err
+
+
+def test_a_preview_follows_its_decoder_not_the_encoders(gen, tmp_path):
+    # encoders trained further (stage1.freeze_decoder): the same decoder, the same preview;
+    # a file written before session 14 names the whole model and is held to it
+    import copy
+
+    from safetensors.torch import save_file
+
+    student = narrow_decoder(gen.model.stage1.decoder, 2)
+    path = tmp_path / "p-preview.safetensors"
+    save_preview(path, student, decoder_id(gen.model))
+    moved = copy.deepcopy(gen.model)
+    with torch.no_grad():
+        next(moved.stage1.foreground.parameters()).add_(0.1)
+    assert checkpoint_id(moved) != checkpoint_id(gen.model) and decoder_id(moved) == decoder_id(gen.model)
+    assert load_preview(path, moved).bottom[0] == 2
+    old = tmp_path / "old-preview.safetensors"
+    state = {k: v.half() for k, v in student.state_dict().items()}
+    meta = {"format": "dpg-preview/1", "checkpoint": checkpoint_id(gen.model), "shape": json.dumps(decoder_shape(student))}
+    save_file(state, str(old), metadata=meta)
+    assert load_preview(old, gen.model).bottom[0] == 2
+    with pytest.raises(UserError, match="another model"):
+        load_preview(old, moved)

@@ -36,7 +36,7 @@ from dpg.data.market import read_split
 from dpg.directions import checkpoint_id, directions_for
 from dpg.errors import UserError
 from dpg.inference import PersonGenerator
-from dpg.preview import load_state, narrow_decoder, preview_path, save_preview
+from dpg.preview import decoder_id, load_state, narrow_decoder, preview_path, save_preview
 from train.cli import user_errors
 
 HELD_OUT = 512
@@ -206,7 +206,7 @@ def main(argv=None) -> int:
             "psnr_p5_db": round(quality[1], 2),
             "start_psnr_db": round(start_psnr[0], 2),
         }
-        save_preview(out, student, ckid, facts)
+        save_preview(out, student, decoder_id(gen.model), facts)
         print(
             f"step {step} {facts['minutes']} min: held-out PSNR {quality[0]:.2f} dB (5th percentile {quality[1]:.2f})"
             + (" (final)" if final else ""),
