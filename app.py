@@ -176,7 +176,7 @@ def photo_tab(factors, examples: list[str], fit: bool = False) -> dict:
             ui["photo"] = gr.File(label="Photo of one person", elem_id="photo")
             ui["fit"] = gr.Checkbox(
                 label="Fit the person to the photo",
-                info="truer colours; about a second more for each photo",
+                info="truer colours; 1-5 s more for each photo on a CPU",
                 value=fit,
                 elem_id="fit",
             )
