@@ -636,7 +636,7 @@ def main(argv=None) -> None:
         type=count(0, MAX_REFINE),
         default=0,
         help='tick "Fit the person to the photo" for every visitor, with this many steps: truer colours '
-        "(held-out pedestrians: 3.0 -> 2.3 CIELAB units at 25), 1-1.5 s more an upload on 2 cores "
+        "(held-out pedestrians: 3.0 -> 2.3 CIELAB units at 25), 1-5 s more an upload on 2 CPU cores "
         "(default 0: the box starts unticked and fits 25 steps when a visitor ticks it)",
     )
     args = p.parse_args(argv)

@@ -156,6 +156,7 @@ def main(argv=None) -> int:
     gen = PersonGenerator.from_checkpoint(args.checkpoint, args.device)
     teacher = gen.model.stage1.decoder
     ckid = checkpoint_id(gen.model)
+    teacher_id = decoder_id(gen.model)  # what the file is made for (the hash, once)
     out = Path(args.out) if args.out else preview_path(gen.checkpoint)
     if args.channels >= teacher.bottom[0]:
         raise UserError(f"--channels must be below the model's {teacher.bottom[0]} to be any faster, not {args.channels}")
@@ -206,7 +207,7 @@ def main(argv=None) -> int:
             "psnr_p5_db": round(quality[1], 2),
             "start_psnr_db": round(start_psnr[0], 2),
         }
-        save_preview(out, student, decoder_id(gen.model), facts)
+        save_preview(out, student, teacher_id, facts)
         print(
             f"step {step} {facts['minutes']} min: held-out PSNR {quality[0]:.2f} dB (5th percentile {quality[1]:.2f})"
             + (" (final)" if final else ""),

@@ -31,6 +31,7 @@ from dpg.app.session import (
     check_seed,
     encoding,
     factors,
+    is_photos,
     materialize,
     model_keypoints,
     render,
@@ -263,7 +264,7 @@ def set_fit(gen, finder, s: Session, fit) -> tuple[Session, list[str], list[str]
         enc = encoding(old["name"], fac, old["key"], steps)
         updates = {slot: enc}
         for f in ("fg", "bg"):
-            if f in gen.factors and getattr(s, f) == old[f]:
+            if f in gen.factors and is_photos(s, f, old):
                 updates[f] = enc[f]
         s = replace(s, inverted={k: v for k, v in s.inverted.items() if k != slot}, **updates)
         redone.append(old["name"])

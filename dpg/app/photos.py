@@ -33,7 +33,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
 
 # Steps of "fit to the photo" (``PersonGenerator.encode(..., refine=K)``) when the host does
 # not give ``app.py --refine K``: on 300 held-out pedestrians 25 steps took the person's colour
-# error from 3.00 to 2.31 CIELAB units, for about 1 s an upload on 2 cores (README).
+# error from 3.00 to 2.31 CIELAB units, for 1 s more an upload on a 2-core Xeon with AMX and
+# 4.6 s on a 2-core AVX2-only EPYC (bench_inference.py; README).
 FIT_STEPS = 25
 
 
@@ -77,7 +78,7 @@ class PersonFinder:
     def __init__(self, detector=None, workers: int | None = None, store: "PhotoStore | None" = None, refine: int = 0):
         self.store = store or PhotoStore()
         # Fitting an uploaded person's embeddings to the photo (PersonGenerator.encode's
-        # refine): truer colours for 1-1.5 s more an upload on 2 cores. Each visitor chooses
+        # refine): truer colours for 1-5 s more an upload on 2 cores. Each visitor chooses
         # ("fit to the photo"); a host's app.py --refine K makes it the default, with K steps.
         self.fit_by_default = refine > 0
         self.fit_steps = int(refine) or FIT_STEPS
